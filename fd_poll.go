@@ -1,0 +1,273 @@
+//go:build linux
+
+// The poll-based descriptor: every operation follows the protocol of
+// loop.Desc (reference, direction lock, check, syscall, wait).
+
+package netloop
+
+import (
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/netloop/netloop/bufpool"
+	"github.com/netloop/netloop/loop"
+)
+
+// coalesceBelow: a stream Read with a smaller slice than this fills a pooled
+// buffer instead, and the following small Reads are served from memory.
+// net/http reads 4 KiB at a time and so always reads straight into its own
+// buffer; TLS record headers and small protocol reads are coalesced.
+const coalesceBelow = 4096
+
+// netFD is one socket driven by the loop.
+type netFD struct {
+	d            *loop.Desc
+	net          string // "tcp", "tcp4", "tcp6", "unix" or "unixpacket"
+	laddr, raddr net.Addr
+	stream       bool // SOCK_STREAM: a short read means drained; Reads may coalesce
+
+	// Guarded by the read lock of d (and owned by Close once d is idle):
+	// unread bytes pulled into a pooled buffer are rbuf.B[roff:].
+	rbuf *bufpool.Buf
+	roff int
+}
+
+func newFD(sysfd int, network string, laddr, raddr net.Addr, sotype, loops int) (*netFD, error) {
+	d, err := loop.Register(sysfd, loops)
+	if err != nil {
+		return nil, err
+	}
+	return &netFD{d: d, net: network, laddr: laddr, raddr: raddr, stream: sotype == sockStream}, nil
+}
+
+// name is what package net names the *os.File of File.
+func (fd *netFD) name() string {
+	var ls, rs string
+	if fd.laddr != nil {
+		ls = fd.laddr.String()
+	}
+	if fd.raddr != nil {
+		rs = fd.raddr.String()
+	}
+	return fd.net + ":" + ls + "->" + rs
+}
+
+func (fd *netFD) Read(p []byte) (int, error) {
+	d := fd.d
+	if !d.Incref() {
+		return 0, net.ErrClosed
+	}
+	defer d.Decref()
+	d.LockRead()
+	defer d.UnlockRead()
+	if len(p) == 0 {
+		// As package net: a zero-byte Read returns at once (a read(2) of
+		// nothing would look like EOF).
+		return 0, nil
+	}
+	if err := d.CheckRead(); err != nil {
+		return 0, err
+	}
+	if fd.rbuf != nil {
+		n := copy(p, fd.rbuf.B[fd.roff:])
+		fd.roff += n
+		if fd.roff == len(fd.rbuf.B) {
+			fd.releaseBuf()
+		}
+		return n, nil
+	}
+	if fd.stream && len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	coalesce := fd.stream && len(p) < coalesceBelow
+	for {
+		seq := d.ReadSeq()
+		if d.ReadDrained(seq) {
+			// Known empty since seq: park without a read that would only
+			// return EAGAIN.
+			if err := d.WaitRead(seq); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		buf := p
+		var b *bufpool.Buf
+		if coalesce {
+			b = bufpool.Get()
+			buf = b.B
+		}
+		n, err := sysRead(d.FD(), buf)
+		switch {
+		case err == errINTR:
+			fd.putIf(b)
+			continue
+		case err == errAGAIN:
+			fd.putIf(b)
+			d.SetReadDrained(seq, true)
+			continue
+		case err != nil:
+			fd.putIf(b)
+			return 0, os.NewSyscallError(sysReadName, err)
+		case n == 0:
+			fd.putIf(b)
+			return 0, io.EOF
+		}
+		if fd.stream && n < len(buf) {
+			d.SetReadDrained(seq, false)
+		}
+		if b == nil {
+			return n, nil
+		}
+		m := copy(p, buf[:n])
+		if m == n {
+			bufpool.Put(b)
+		} else {
+			b.B = b.B[:n]
+			fd.rbuf, fd.roff = b, m
+		}
+		return m, nil
+	}
+}
+
+func (fd *netFD) putIf(b *bufpool.Buf) {
+	if b != nil {
+		bufpool.Put(b)
+	}
+}
+
+// releaseBuf returns the coalescing buffer. Call with the read lock held,
+// or from Close once no operation is left.
+func (fd *netFD) releaseBuf() {
+	if fd.rbuf != nil {
+		bufpool.Put(fd.rbuf)
+		fd.rbuf, fd.roff = nil, 0
+	}
+}
+
+func (fd *netFD) Write(p []byte) (int, error) {
+	d := fd.d
+	if !d.Incref() {
+		return 0, net.ErrClosed
+	}
+	defer d.Decref()
+	d.LockWrite()
+	defer d.UnlockWrite()
+	if err := d.CheckWrite(); err != nil {
+		return 0, err
+	}
+	var nn int
+	for {
+		max := len(p)
+		if fd.stream && max-nn > maxRW {
+			max = nn + maxRW
+		}
+		seq := d.WriteSeq()
+		n, err := sysWrite(d.FD(), p[nn:max])
+		nn += n
+		if nn == len(p) {
+			return nn, nil
+		}
+		switch {
+		case err == errINTR:
+			continue
+		case err == errAGAIN:
+			if err := d.WaitWrite(seq); err != nil {
+				return nn, err
+			}
+			continue
+		case err != nil:
+			return nn, os.NewSyscallError(sysWriteName, err)
+		case n == 0:
+			return nn, io.ErrUnexpectedEOF
+		}
+	}
+}
+
+// Close closes the socket once no operation is inside a syscall on it;
+// operations still parked fail with net.ErrClosed.
+func (fd *netFD) Close() error {
+	return fd.d.Close(func(sysfd int) error {
+		fd.releaseBuf()
+		return sysClose(sysfd)
+	})
+}
+
+// control runs f with the descriptor held open.
+func (fd *netFD) control(f func(sysfd int) error) error {
+	if !fd.d.Incref() {
+		return net.ErrClosed
+	}
+	defer fd.d.Decref()
+	return f(fd.d.FD())
+}
+
+func (fd *netFD) shutdown(how int) error {
+	return fd.control(func(s int) error { return sysShutdown(s, how) })
+}
+
+func (fd *netFD) SetDeadline(t time.Time) error      { return fd.d.SetDeadline(t) }
+func (fd *netFD) SetReadDeadline(t time.Time) error  { return fd.d.SetReadDeadline(t) }
+func (fd *netFD) SetWriteDeadline(t time.Time) error { return fd.d.SetWriteDeadline(t) }
+
+// dup returns a duplicate of the socket as an *os.File, as package net's
+// File does (the duplicate is independent of netloop).
+func (fd *netFD) dup() (*os.File, error) {
+	var nfd int
+	err := fd.control(func(s int) (err error) {
+		nfd, err = sysDup(s)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(nfd), fd.name()), nil
+}
+
+// rawRead is syscall.RawConn.Read: f runs with the read lock held until it
+// reports done; between calls the goroutine parks until the next read event.
+func (fd *netFD) rawRead(f func(uintptr) bool) error {
+	d := fd.d
+	if !d.Incref() {
+		return net.ErrClosed
+	}
+	defer d.Decref()
+	d.LockRead()
+	defer d.UnlockRead()
+	if err := d.CheckRead(); err != nil {
+		return err
+	}
+	for {
+		seq := d.ReadSeq()
+		if f(uintptr(d.FD())) {
+			return nil
+		}
+		if err := d.WaitRead(seq); err != nil {
+			return err
+		}
+	}
+}
+
+// rawWrite is rawRead for the write direction.
+func (fd *netFD) rawWrite(f func(uintptr) bool) error {
+	d := fd.d
+	if !d.Incref() {
+		return net.ErrClosed
+	}
+	defer d.Decref()
+	d.LockWrite()
+	defer d.UnlockWrite()
+	if err := d.CheckWrite(); err != nil {
+		return err
+	}
+	for {
+		seq := d.WriteSeq()
+		if f(uintptr(d.FD())) {
+			return nil
+		}
+		if err := d.WaitWrite(seq); err != nil {
+			return err
+		}
+	}
+}

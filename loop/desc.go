@@ -1,0 +1,300 @@
+package loop
+
+import (
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Desc is the reactor's view of one registered descriptor: its lifetime
+// (references and closing), and per direction its readiness, deadline and
+// the goroutine parked on it.
+//
+// # Usage protocol (the root package follows it for every operation)
+//
+//	if !d.Incref() { closed }          // before any syscall on d.FD()
+//	defer d.Decref()
+//	d.LockRead(); defer d.UnlockRead() // one reader at a time (writer: LockWrite)
+//	if err := d.CheckRead(); err != nil { closed or deadline passed }
+//	for {
+//		seq := d.ReadSeq()             // load before the syscall
+//		if d.ReadDrained(seq) { if err := d.WaitRead(seq); err != nil {...}; continue }
+//		n, err := syscall
+//		EAGAIN: d.SetReadDrained(seq, true); continue
+//		short read on a stream: d.SetReadDrained(seq, false)
+//	}
+//
+// Close marks d closing, wakes every parked goroutine, waits until the last
+// reference is dropped, then unregisters the descriptor from its poller,
+// clears its table slot, and only then closes it (invariant 1).
+type Desc struct {
+	fd  int
+	gen uint32 // generation: travels with every poller event for fd
+	lp  *Loop
+
+	// state is the closing bit (bit 0) and the reference count (bits 1..).
+	// Accessed atomically.
+	state atomic.Uint64
+	// idle receives a token when the last reference is dropped after
+	// closing began.
+	idle chan struct{}
+
+	r, w dir
+}
+
+const (
+	closingBit = 1
+	refUnit    = 2
+)
+
+// dir is one direction (read or write) of a Desc.
+//
+// Readiness: the loop advances seq on every event for this direction. A
+// goroutine concludes "nothing to do until the next event" only for the seq
+// value it loaded before its syscall: if an event arrived during the
+// syscall, seq moved and the conclusion is void (invariant 2). hup is sticky.
+type dir struct {
+	mu sync.Mutex // serialises operations in this direction
+
+	seq    atomic.Uint32 // advanced by the loop
+	hup    atomic.Bool   // sticky: peer hang-up or error seen
+	parked atomic.Bool   // a goroutine is (about to be) blocked on wake
+	wake   chan struct{} // capacity 1; a token means "look again"
+
+	// deadline: 0 none, -1 already passed, otherwise mono() nanoseconds.
+	// Accessed atomically.
+	deadline atomic.Int64
+
+	// Guarded by mu.
+	timer      *time.Timer // reused for waits with a deadline
+	drained    bool        // the direction was found empty at drainedSeq
+	drainedSeq uint32
+}
+
+func newDesc(fd int, gen uint32, lp *Loop) *Desc {
+	d := &Desc{fd: fd, gen: gen, lp: lp, idle: make(chan struct{}, 1)}
+	d.r.wake = make(chan struct{}, 1)
+	d.w.wake = make(chan struct{}, 1)
+	return d
+}
+
+// FD returns the descriptor. Use it only while holding a reference.
+func (d *Desc) FD() int { return d.fd }
+
+// Incref takes a reference, failing once closing has begun.
+func (d *Desc) Incref() bool {
+	if d.state.Add(refUnit)&closingBit != 0 {
+		d.Decref()
+		return false
+	}
+	return true
+}
+
+// Decref drops a reference taken by Incref.
+func (d *Desc) Decref() {
+	if d.state.Add(^uint64(refUnit-1)) == closingBit {
+		select {
+		case d.idle <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Closing reports whether Close has begun.
+func (d *Desc) Closing() bool { return d.state.Load()&closingBit != 0 }
+
+// Close begins closing d, wakes every goroutine parked on it, waits for the
+// references to drain and then tears d down, calling closeFD exactly once
+// after the descriptor has left the poller and the table. It returns
+// net.ErrClosed if d was already closing.
+func (d *Desc) Close(closeFD func(fd int) error) error {
+	if d.state.Or(closingBit)&closingBit != 0 {
+		return net.ErrClosed
+	}
+	d.r.signal()
+	d.w.signal()
+	for d.state.Load() != closingBit {
+		<-d.idle
+	}
+	// No goroutine is inside a syscall on fd any more, and none can enter.
+	d.lp.poller.Del(d.fd) // cannot fail for a registered descriptor
+	fds.remove(d)
+	err := closeFD(d.fd)
+	d.r.stopTimer()
+	d.w.stopTimer()
+	release()
+	return err
+}
+
+// LockRead serialises readers (Read, Accept, RawConn.Read).
+func (d *Desc) LockRead() { d.r.mu.Lock() }
+
+// UnlockRead undoes LockRead.
+func (d *Desc) UnlockRead() { d.r.mu.Unlock() }
+
+// LockWrite serialises writers.
+func (d *Desc) LockWrite() { d.w.mu.Lock() }
+
+// UnlockWrite undoes LockWrite.
+func (d *Desc) UnlockWrite() { d.w.mu.Unlock() }
+
+// CheckRead reports net.ErrClosed if d is closing, or
+// os.ErrDeadlineExceeded if the read deadline has passed.
+func (d *Desc) CheckRead() error { return d.check(&d.r) }
+
+// CheckWrite is CheckRead for the write direction.
+func (d *Desc) CheckWrite() error { return d.check(&d.w) }
+
+func (d *Desc) check(dr *dir) error {
+	if d.Closing() {
+		return net.ErrClosed
+	}
+	if dl := dr.deadline.Load(); dl < 0 || (dl > 0 && mono() >= dl) {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// ReadSeq returns the read sequence, to be loaded before a syscall.
+func (d *Desc) ReadSeq() uint32 { return d.r.seq.Load() }
+
+// WriteSeq returns the write sequence.
+func (d *Desc) WriteSeq() uint32 { return d.w.seq.Load() }
+
+// ReadHup reports whether the peer's hang-up (or an error) has been seen.
+func (d *Desc) ReadHup() bool { return d.r.hup.Load() }
+
+// SetReadDrained records that a read syscall started at seq found the
+// socket empty. certain is true for EAGAIN; false for a short read on a
+// stream, which proves nothing once the peer has hung up (data and FIN can
+// arrive as one edge). Call with the read lock held.
+func (d *Desc) SetReadDrained(seq uint32, certain bool) {
+	if !certain && d.r.hup.Load() {
+		return
+	}
+	d.r.drained, d.r.drainedSeq = true, seq
+}
+
+// ReadDrained reports whether the socket is known to be empty at seq, so
+// that a read syscall would only return EAGAIN. Call with the read lock held.
+func (d *Desc) ReadDrained(seq uint32) bool {
+	return d.r.drained && d.r.drainedSeq == seq
+}
+
+// WaitRead parks until a read event newer than seq, the read deadline, or
+// Close. It returns nil when the caller should retry its syscall. Call with
+// the read lock held.
+func (d *Desc) WaitRead(seq uint32) error { return d.wait(&d.r, seq) }
+
+// WaitWrite is WaitRead for the write direction.
+func (d *Desc) WaitWrite(seq uint32) error { return d.wait(&d.w, seq) }
+
+func (d *Desc) wait(dr *dir, seq uint32) error {
+	for {
+		if err := d.check(dr); err != nil {
+			return err
+		}
+		if dr.seq.Load() != seq {
+			return nil
+		}
+		// Announce the park, then look again: the loop (seq), Close
+		// (closing) and the deadline setters store before they load
+		// parked, so either they see parked or we see their store.
+		dr.parked.Store(true)
+		if err := d.check(dr); err != nil || dr.seq.Load() != seq {
+			dr.parked.Store(false)
+			continue
+		}
+		if dl := dr.deadline.Load(); dl > 0 {
+			dr.sleep(time.Duration(dl - mono()))
+		} else {
+			<-dr.wake
+		}
+		dr.parked.Store(false)
+	}
+}
+
+// sleep blocks until a token arrives or d has passed.
+func (dr *dir) sleep(d time.Duration) {
+	if dr.timer == nil {
+		dr.timer = time.NewTimer(d)
+	} else {
+		dr.timer.Reset(d)
+	}
+	select {
+	case <-dr.wake:
+	case <-dr.timer.C:
+	}
+	dr.timer.Stop()
+}
+
+func (dr *dir) stopTimer() {
+	// Close runs after every operation has left, so mu is free and nobody
+	// is sleeping on the timer.
+	dr.mu.Lock()
+	if dr.timer != nil {
+		dr.timer.Stop()
+	}
+	dr.mu.Unlock()
+}
+
+// ready is called by the loop for every event in this direction.
+func (dr *dir) ready() {
+	dr.seq.Add(1)
+	dr.signal()
+}
+
+// signal wakes the parked goroutine, if any, to look again.
+func (dr *dir) signal() {
+	if dr.parked.Load() {
+		select {
+		case dr.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SetReadDeadline sets the read deadline; the zero time clears it. It
+// applies to a Read already parked: that Read wakes and looks again.
+func (d *Desc) SetReadDeadline(t time.Time) error { return d.setDeadline(t, true, false) }
+
+// SetWriteDeadline sets the write deadline.
+func (d *Desc) SetWriteDeadline(t time.Time) error { return d.setDeadline(t, false, true) }
+
+// SetDeadline sets both deadlines.
+func (d *Desc) SetDeadline(t time.Time) error { return d.setDeadline(t, true, true) }
+
+func (d *Desc) setDeadline(t time.Time, r, w bool) error {
+	if !d.Incref() {
+		return net.ErrClosed
+	}
+	defer d.Decref()
+	v := int64(0)
+	if !t.IsZero() {
+		if until := time.Until(t); until <= 0 {
+			v = -1
+		} else {
+			v = mono() + int64(until)
+			if v < 0 { // overflow: a deadline centuries away
+				v = 1<<63 - 1
+			}
+		}
+	}
+	if r {
+		d.r.deadline.Store(v)
+		d.r.signal()
+	}
+	if w {
+		d.w.deadline.Store(v)
+		d.w.signal()
+	}
+	return nil
+}
+
+// epoch anchors mono; time.Since reads the monotonic clock.
+var epoch = time.Now()
+
+// mono returns monotonic nanoseconds since epoch, always > 0 in practice.
+func mono() int64 { return int64(time.Since(epoch)) + 1 }

@@ -1,0 +1,223 @@
+// Package loop is netloop's reactor: a process-wide group of event loops,
+// the descriptor table, per-direction readiness, and the parking of
+// goroutines until a descriptor is ready, a deadline passes or it is closed.
+//
+// It performs no I/O on sockets and never calls user code; the root package
+// does the syscalls and asks this package when to try and when to wait. No
+// operating-system names appear here: the poller lives in package poll.
+//
+// Only the root netloop package imports it. Everything here is an
+// implementation detail of netloop and may change in any release.
+//
+// # How a loop waits
+//
+// A loop is an ordinary goroutine. It does not block in epoll_wait (or
+// kevent) on a thread of its own: its poller's descriptor is itself
+// pollable, so the loop hands it to the Go runtime (os.NewFile plus
+// RawConn.Read) and parks like any goroutine until the poller has events,
+// then fetches them with a non-blocking wait. This avoids the scheduler
+// stall that a loop blocked in a syscall causes (it holds the P, and
+// goroutines it has just readied wait until sysmon retakes it), costs no
+// extra thread per loop, and makes stopping a loop as simple as closing the
+// file. The sockets themselves are never registered with the runtime.
+//
+// # Lifecycle
+//
+// The group starts with the first Register and stops, closing every poller
+// and ending every loop goroutine, when the last registered descriptor is
+// destroyed; the next Register starts it again.
+package loop
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netloop/netloop/poll"
+)
+
+// Loop is one event loop: a poller and the goroutine that drains it.
+type Loop struct {
+	poller *poll.Poller
+	file   *os.File      // wraps poller.FD(); closing it stops the loop
+	done   chan struct{} // closed when the loop goroutine has returned
+
+	// Counters, accessed atomically.
+	events  atomic.Uint64 // events dispatched
+	batches atomic.Uint64 // times the loop woke with events
+}
+
+// group is the process-wide set of loops.
+type group struct {
+	loops []*Loop         // guarded by mu; only ever appended to
+	next  atomic.Uint32 // round-robin cursor
+}
+
+var (
+	mu    sync.Mutex // guards cur and users
+	cur   *group     // nil while stopped
+	users int        // registered descriptors not yet destroyed
+
+	fds  table         // descriptor number -> *Desc, shared by all loops
+	gens atomic.Uint32 // generation counter for Register
+)
+
+// DefaultLoops is the number of loops used when a listener asks for none:
+// one per GOMAXPROCS at the time the group grows.
+func DefaultLoops() int { return runtime.GOMAXPROCS(0) }
+
+// batchSize is how many events one non-blocking wait fetches.
+const batchSize = 128
+
+// Register adds fd to one of the first n loops of the group (starting the
+// group, or growing it to n loops, if needed) and returns its Desc. n <= 0
+// means DefaultLoops. On error nothing is registered and fd is untouched.
+func Register(fd int, n int) (*Desc, error) {
+	if n <= 0 {
+		n = DefaultLoops()
+	}
+	mu.Lock()
+	g := cur
+	if g == nil {
+		g = &group{}
+	}
+	for len(g.loops) < n {
+		lp, err := start()
+		if err != nil {
+			if len(g.loops) == 0 {
+				mu.Unlock()
+				return nil, err
+			}
+			n = len(g.loops) // use what we have
+			break
+		}
+		g.loops = append(g.loops, lp)
+	}
+	cur = g
+	users++
+	lp := g.loops[int(g.next.Add(1))%n]
+	mu.Unlock()
+
+	d := newDesc(fd, gens.Add(1), lp)
+	fds.put(d)
+	if err := lp.poller.Add(fd, d.gen); err != nil {
+		fds.remove(d)
+		release()
+		return nil, err
+	}
+	return d, nil
+}
+
+// release drops one user of the group and stops it when none is left.
+func release() {
+	mu.Lock()
+	defer mu.Unlock()
+	users--
+	if users > 0 || cur == nil {
+		return
+	}
+	g := cur
+	cur = nil
+	for _, lp := range g.loops {
+		lp.file.Close() // wakes the parked loop goroutine, which returns
+		<-lp.done
+	}
+}
+
+func start() (*Loop, error) {
+	p, err := poll.Open()
+	if err != nil {
+		return nil, err
+	}
+	lp := &Loop{
+		poller: p,
+		file:   os.NewFile(uintptr(p.FD()), "netloop-poller"),
+		done:   make(chan struct{}),
+	}
+	rc, err := lp.file.SyscallConn()
+	if err != nil {
+		lp.file.Close()
+		return nil, err
+	}
+	go lp.run(rc)
+	return lp, nil
+}
+
+// run drains the poller whenever the runtime reports it readable, until the
+// file is closed.
+func (lp *Loop) run(rc interface{ Read(func(uintptr) bool) error }) {
+	defer close(lp.done)
+	evs := make([]poll.Event, batchSize)
+	// Read returns only when the file is closed: drain never reports done.
+	_ = rc.Read(func(uintptr) bool {
+		for {
+			n, err := lp.poller.Wait(evs)
+			if err != nil {
+				// Only EBADF, EFAULT or EINVAL remain, and none can happen
+				// while Read holds the descriptor open.
+				panic("netloop: poller wait failed: " + err.Error())
+			}
+			if n == 0 {
+				return false
+			}
+			lp.batches.Add(1)
+			lp.events.Add(uint64(n))
+			for i := range evs[:n] {
+				dispatch(&evs[i])
+			}
+			if n < len(evs) {
+				// Drained: the poller's own readiness is edge-triggered in
+				// the runtime too, and any event queued from now on raises a
+				// new edge, so parking cannot miss it.
+				return false
+			}
+		}
+	})
+}
+
+// dispatch applies one event to the Desc it names. An event whose tag does
+// not match the registered generation belongs to a descriptor that was
+// closed (and whose number may already be reused) after the batch was
+// fetched: it is dropped (invariant 1).
+func dispatch(ev *poll.Event) {
+	d := fds.get(int(ev.Fd))
+	if d == nil || d.gen != ev.Tag {
+		return
+	}
+	if ev.Flags&(poll.ReadHup|poll.Hup) != 0 {
+		d.r.hup.Store(true)
+	}
+	if ev.Flags&poll.Hup != 0 {
+		d.w.hup.Store(true)
+	}
+	if ev.Flags&poll.Readable != 0 {
+		d.r.ready()
+	}
+	if ev.Flags&poll.Writable != 0 {
+		d.w.ready()
+	}
+}
+
+// Stats reports the loops currently running and their counters.
+type Stats struct {
+	Loops   int    // loops in the running group (0 when stopped)
+	Users   int    // registered descriptors
+	Events  uint64 // events dispatched by the running group
+	Batches uint64 // times its loops woke with events
+}
+
+// ReadStats returns the group's current counters.
+func ReadStats() Stats {
+	mu.Lock()
+	defer mu.Unlock()
+	s := Stats{Users: users}
+	if cur != nil {
+		s.Loops = len(cur.loops)
+		for _, lp := range cur.loops {
+			s.Events += lp.events.Load()
+			s.Batches += lp.batches.Load()
+		}
+	}
+	return s
+}

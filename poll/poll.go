@@ -1,0 +1,51 @@
+// Package poll is netloop's interface to the operating system's readiness
+// poller, and nothing else: epoll on Linux (epoll_linux.go). It registers
+// descriptors, fetches events in batches and translates them into Event
+// values; it does not track readiness, wake goroutines or touch sockets.
+//
+// Only netloop's loop package imports it. Everything here is an
+// implementation detail of netloop: it may change in any release.
+//
+// # Contract every backend implements
+//
+//	Open() (*Poller, error)      a new poller; its descriptor is close-on-exec
+//	                             and non-blocking, and is itself pollable, so
+//	                             the loop can wait for it through the Go runtime
+//	(*Poller).FD() int           that descriptor
+//	(*Poller).Add(fd, tag)       register fd once, edge-triggered, for read,
+//	                             write and peer hang-up; tag comes back in
+//	                             every Event for fd (a generation number)
+//	(*Poller).Del(fd)            unregister fd; call before closing it
+//	(*Poller).Wait(evs) (n, err) fetch up to len(evs) events without blocking
+//	(*Poller).Close()            release the poller
+//
+// Add and Del may be called from any goroutine; Wait only from the one
+// goroutine that owns the poller.
+//
+// Edge-triggered means an event is reported when readiness may have changed,
+// never repeatedly for a state that did not change. Hang-up and errors are
+// reported once and must be remembered by the caller (they are "sticky").
+package poll
+
+// Event is one readiness report, translated from the OS record.
+type Event struct {
+	Fd  int32  // the descriptor, as registered
+	Tag uint32 // the tag given to Add for Fd
+	// Flags says what changed: Readable, Writable, ReadHup, Hup (see below).
+	Flags uint32
+}
+
+// Event flags.
+const (
+	// Readable: data, a pending connection or EOF may be readable.
+	Readable uint32 = 1 << iota
+	// Writable: the send buffer may have room.
+	Writable
+	// ReadHup: the peer shut down its writing side; reads will drain and then
+	// see EOF. Sticky for the read direction.
+	ReadHup
+	// Hup: the connection is gone or in error (both directions); every
+	// operation must try its syscall to learn the error. Sticky for both
+	// directions.
+	Hup
+)

@@ -1,0 +1,88 @@
+//go:build linux
+
+package netloop
+
+import (
+	"io"
+	"net"
+	"os"
+	"syscall"
+)
+
+// sendFile copies a file (or an io.LimitedReader of one) to the socket with
+// sendfile(2), parking on write readiness when the send buffer is full. It
+// follows package net's sendFile: handled is false when it did nothing and
+// io.Copy should run instead.
+func (fd *netFD) sendFile(r io.Reader) (written int64, err error, handled bool) {
+	var remain int64 // 0: to the end of the file
+	lr, isLimited := r.(*io.LimitedReader)
+	if isLimited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, nil, true
+		}
+	}
+	// r may be an *os.File or os's fileWithoutWriteTo: assert the interface.
+	f, ok := r.(syscall.Conn)
+	if !ok {
+		return 0, nil, false
+	}
+	sc, err := f.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	var werr error
+	err = sc.Read(func(src uintptr) bool {
+		written, werr, handled = fd.sendFileFrom(int(src), remain)
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	if isLimited {
+		lr.N = remain - written
+	}
+	return written, err, handled
+}
+
+func (fd *netFD) sendFileFrom(src int, size int64) (written int64, err error, handled bool) {
+	d := fd.d
+	if !d.Incref() {
+		return 0, net.ErrClosed, false
+	}
+	defer d.Decref()
+	d.LockWrite()
+	defer d.UnlockWrite()
+	if err := d.CheckWrite(); err != nil {
+		return 0, err, false
+	}
+	for {
+		chunk := 1<<31 - 1
+		if size > 0 {
+			chunk = int(min(size-written, int64(chunk)))
+		}
+		seq := d.WriteSeq()
+		n, err := sysSendfile(d.FD(), src, chunk)
+		if n > 0 {
+			written += int64(n)
+		}
+		switch {
+		case err == nil:
+			if n == 0 || (size > 0 && written >= size) {
+				return written, nil, true
+			}
+		case err == errAGAIN:
+			if size > 0 && written >= size {
+				return written, nil, true
+			}
+			if err := d.WaitWrite(seq); err != nil {
+				return written, err, true
+			}
+		case err == errINTR:
+		case errSendfileUnsupported(err):
+			return written, os.NewSyscallError("sendfile", err), written > 0
+		default:
+			return written, os.NewSyscallError("sendfile", err), true
+		}
+	}
+}
