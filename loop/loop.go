@@ -50,7 +50,7 @@ type Loop struct {
 
 // group is the process-wide set of loops.
 type group struct {
-	loops []*Loop         // guarded by mu; only ever appended to
+	loops []*Loop       // guarded by mu; only ever appended to
 	next  atomic.Uint32 // round-robin cursor
 }
 
@@ -146,7 +146,9 @@ func start() (*Loop, error) {
 
 // run drains the poller whenever the runtime reports it readable, until the
 // file is closed.
-func (lp *Loop) run(rc interface{ Read(func(uintptr) bool) error }) {
+func (lp *Loop) run(rc interface {
+	Read(func(uintptr) bool) error
+}) {
 	defer close(lp.done)
 	evs := make([]poll.Event, batchSize)
 	// Read returns only when the file is closed: drain never reports done.

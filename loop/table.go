@@ -12,7 +12,7 @@ import (
 // grown under mu, so that a lookup is two atomic loads and a process with a
 // million-descriptor limit does not pay for the slots it never uses.
 type table struct {
-	mu  sync.Mutex                // serialises growth
+	mu  sync.Mutex               // serialises growth
 	dir atomic.Pointer[[]*chunk] // replaced, never mutated, when grown
 }
 
