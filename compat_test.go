@@ -326,3 +326,162 @@ func TestErrorShapes(t *testing.T) {
 		})
 	}
 }
+
+// normalize removes what legitimately differs between two runs of the same
+// case (ports and temporary paths).
+func normalize(s string, subs ...string) string {
+	for i := 0; i+1 < len(subs); i += 2 {
+		if subs[i] != "" {
+			s = strings.ReplaceAll(s, subs[i], subs[i+1])
+		}
+	}
+	return s
+}
+
+func TestListenErrors(t *testing.T) {
+	// A port in use, held by package net for both implementations.
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyAddr := busy.Addr().String()
+	dir := t.TempDir()
+	busyPath := filepath.Join(dir, "busy")
+	ub, err := net.Listen("unix", busyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ub.Close()
+
+	cases := []struct {
+		name, network, address string
+	}{
+		{name: "udp", network: "udp", address: "127.0.0.1:0"},
+		{name: "unknown network", network: "bogus", address: "127.0.0.1:0"},
+		{name: "bad port", network: "tcp", address: "127.0.0.1:99999"},
+		{name: "missing port", network: "tcp", address: "127.0.0.1"},
+		{name: "bad host", network: "tcp4", address: "256.0.0.1:0"},
+		{name: "v6 on tcp4", network: "tcp4", address: "[::1]:0"},
+		{name: "port in use", network: "tcp4", address: busyAddr},
+		{name: "unix no dir", network: "unix", address: filepath.Join(dir, "nodir", "s")},
+		{name: "unix in use", network: "unix", address: busyPath},
+		{name: "unixgram", network: "unixgram", address: filepath.Join(dir, "g")},
+		{name: "ip", network: "ip4:icmp", address: "127.0.0.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			differential(t, func(t *testing.T, im impl) string {
+				ln, err := im.listen(tc.network, tc.address)
+				if err == nil {
+					ln.Close()
+					return "no error"
+				}
+				return fmt.Sprintf("%T %q %s", err, err.Error(), errShape(err))
+			})
+		})
+	}
+}
+
+func TestListenNetworks(t *testing.T) {
+	cases := []struct{ network, address string }{
+		{network: "tcp", address: ":0"},
+		{network: "tcp", address: "127.0.0.1:0"},
+		{network: "tcp", address: "localhost:0"},
+		{network: "tcp4", address: "127.0.0.1:0"},
+		{network: "tcp6", address: "[::1]:0"},
+		{network: "unix"},
+		{network: "unixpacket"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.network+"/"+tc.address, func(t *testing.T) {
+			if tc.network == "tcp6" && !nettest.SupportsIPv6() {
+				t.Skip("no IPv6")
+			}
+			differential(t, func(t *testing.T, im impl) string {
+				defer watchdog(t, 20*time.Second, "listen networks")()
+				addr := tc.address
+				if addr == "" {
+					addr = address(t, tc.network)
+				}
+				ln, err := im.listen(tc.network, addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, c := pipe(t, ln)
+				var out []string
+				out = append(out, fmt.Sprintf("listener addr %s %s", addrShape(ln.Addr()), ln.Addr().Network()))
+				out = append(out, fmt.Sprintf("local %s remote %s", addrShape(s.LocalAddr()), addrShape(s.RemoteAddr())))
+				if ta, ok := s.LocalAddr().(*net.TCPAddr); ok {
+					if ca := c.RemoteAddr().(*net.TCPAddr); !ta.IP.Equal(ca.IP) || ta.Port != ca.Port {
+						t.Errorf("server local %v, client remote %v", ta, ca)
+					}
+					if sa, ca := s.RemoteAddr().(*net.TCPAddr), c.LocalAddr().(*net.TCPAddr); !sa.IP.Equal(ca.IP) || sa.Port != ca.Port {
+						t.Errorf("server remote %v, client local %v", sa, ca)
+					}
+				} else {
+					out = append(out, fmt.Sprintf("unix local %q remote %q", normalize(s.LocalAddr().String(), addr, "PATH"), s.RemoteAddr().String()))
+				}
+				// Echo both ways, message by message.
+				for _, msg := range []string{"a", "hello", strings.Repeat("z", 3000)} {
+					if _, err := c.Write([]byte(msg)); err != nil {
+						t.Fatal(err)
+					}
+					buf := make([]byte, len(msg))
+					if _, err := io.ReadFull(s, buf); err != nil || string(buf) != msg {
+						t.Fatalf("server read %q, %v", buf, err)
+					}
+					if _, err := s.Write(buf); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+						t.Fatalf("client read %q, %v", buf, err)
+					}
+				}
+				if tc.network == "unix" || tc.network == "unixpacket" {
+					if _, err := os.Stat(addr); err != nil {
+						t.Fatalf("socket file missing while listening: %v", err)
+					}
+					ln.Close()
+					_, err := os.Stat(addr)
+					out = append(out, fmt.Sprintf("socket file removed on Close: %v", os.IsNotExist(err)))
+				} else {
+					ln.Close()
+				}
+				// Listener.Close leaves accepted connections open.
+				if _, err := c.Write([]byte("after")); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 5)
+				if _, err := io.ReadFull(s, buf); err != nil {
+					t.Fatalf("accepted conn broken by Listener.Close: %v", err)
+				}
+				return strings.Join(out, "\n")
+			})
+		})
+	}
+}
+
+// TestUnixpacketMessages checks that message boundaries survive: a short
+// Read on a SOCK_SEQPACKET socket truncates the message, as package net
+// does, rather than coalescing it.
+func TestUnixpacketMessages(t *testing.T) {
+	differential(t, func(t *testing.T, im impl) string {
+		defer watchdog(t, 10*time.Second, "unixpacket")()
+		ln := listen(t, im, "unixpacket")
+		s, c := pipe(t, ln)
+		for _, m := range []string{"first message", "second", "third one"} {
+			if _, err := c.Write([]byte(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+		var out []string
+		for i := 0; i < 4; i++ {
+			buf := make([]byte, 5)
+			n, err := s.Read(buf)
+			out = append(out, fmt.Sprintf("%q %s", buf[:n], errShape(err)))
+		}
+		return strings.Join(out, "\n")
+	})
+}
