@@ -1,0 +1,181 @@
+package loop
+
+import (
+	"errors"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netloop/netloop/poll"
+)
+
+// socketpair returns a connected pair of non-blocking unix sockets.
+func socketpair(t *testing.T) (int, int) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fds[0], fds[1]
+}
+
+// Invariant 1: the descriptor is closed only after the last reference is
+// dropped, and after it has left the poller and the table.
+func TestCloseWaitsForReferences(t *testing.T) {
+	a, b := socketpair(t)
+	defer syscall.Close(b)
+	d, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Incref() {
+		t.Fatal("Incref failed on an open Desc")
+	}
+	closed := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Close(func(fd int) error {
+			if fds.get(fd) == d {
+				t.Error("closeFD called while the table still maps the descriptor")
+			}
+			closed <- fd
+			return syscall.Close(fd)
+		})
+	}()
+	select {
+	case <-closed:
+		t.Fatal("descriptor closed while a reference was held")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if d.Incref() {
+		t.Fatal("Incref succeeded after Close began")
+	}
+	d.Decref()
+	select {
+	case fd := <-closed:
+		if fd != a {
+			t.Fatalf("closed %d, want %d", fd, a)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not finish after the last reference was dropped")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(func(int) error { t.Error("closeFD called twice"); return nil }); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+// Invariant 1: an event fetched for a descriptor that has since been
+// closed, and whose number now belongs to a new registration, is dropped.
+func TestStaleEventDropped(t *testing.T) {
+	a, b := socketpair(t)
+	defer syscall.Close(b)
+	old, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldGen := old.gen
+	// Close without closing the number, then register the same number.
+	if err := old.Close(func(int) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(syscall.Close)
+	seq := d.ReadSeq()
+	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup})
+	if d.ReadSeq() != seq || d.ReadHup() {
+		t.Fatal("stale event applied to the new registration")
+	}
+	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable})
+	if d.ReadSeq() == seq {
+		t.Fatal("current event not applied")
+	}
+}
+
+// Invariant 2: a goroutine that loaded seq before its syscall does not
+// park if an event arrived in between, and is woken by a later one.
+func TestNoLostWakeup(t *testing.T) {
+	a, b := socketpair(t)
+	defer syscall.Close(b)
+	d, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(syscall.Close)
+	d.LockRead()
+	defer d.UnlockRead()
+	for i := 0; i < 1000; i++ {
+		seq := d.ReadSeq()
+		d.SetReadDrained(seq, true)
+		go syscall.Write(b, []byte{1}) // an edge, racing with the park
+		done := make(chan error, 1)
+		go func() { done <- d.WaitRead(seq) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: wakeup lost", i)
+		}
+		buf := make([]byte, 16)
+		for {
+			// drain, so the next write raises a new edge
+			if _, err := syscall.Read(a, buf); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// Invariant 3 and 4: Close and deadline changes wake a parked waiter.
+func TestWaitWakesOnCloseAndDeadline(t *testing.T) {
+	a, b := socketpair(t)
+	defer syscall.Close(b)
+	d, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func() chan error {
+		ch := make(chan error, 1)
+		go func() {
+			d.LockRead()
+			defer d.UnlockRead()
+			ch <- d.WaitRead(d.ReadSeq())
+		}()
+		time.Sleep(20 * time.Millisecond)
+		return ch
+	}
+	expect := func(ch chan error, want error) {
+		t.Helper()
+		select {
+		case err := <-ch:
+			if !errors.Is(err, want) {
+				t.Fatalf("got %v, want %v", err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waiter not woken")
+		}
+	}
+	ch := wait()
+	d.SetReadDeadline(time.Unix(1, 0))
+	expect(ch, os.ErrDeadlineExceeded)
+	d.SetReadDeadline(time.Now().Add(time.Hour))
+	ch = wait()
+	d.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	expect(ch, os.ErrDeadlineExceeded)
+	d.SetReadDeadline(time.Time{})
+	ch = wait()
+	d.Close(syscall.Close)
+	expect(ch, net.ErrClosed)
+	if s := ReadStats(); s.Loops != 0 || s.Users != 0 {
+		t.Fatalf("group not stopped after the last Close: %+v", s)
+	}
+}

@@ -1,0 +1,325 @@
+package netloop_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/netloop/netloop"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	// Every goroutine started by the tests, netloop's loops included, must
+	// be gone when they finish.
+	goleak.VerifyTestMain(m)
+}
+
+// pattern fills b with the byte stream of connection id starting at off:
+// each connection's stream is its 8-byte id repeated, so a single byte
+// from another connection shows up wherever it lands.
+func pattern(b []byte, id uint64, off int64) {
+	var idb [8]byte
+	binary.LittleEndian.PutUint64(idb[:], id)
+	for i := range b {
+		b[i] = idb[(off+int64(i))%8]
+	}
+}
+
+func checkPattern(b []byte, id uint64, off int64) error {
+	want := make([]byte, len(b))
+	pattern(want, id, off)
+	for i := range b {
+		if b[i] != want[i] {
+			return fmt.Errorf("conn %d: byte %d is %#x, want %#x: bytes from another connection", id, off+int64(i), b[i], want[i])
+		}
+	}
+	return nil
+}
+
+// TestCloseRaceNoCrossTalk churns connections whose server side is closed
+// at random moments while Reads and Writes are in flight on it, so that
+// descriptor numbers are reused constantly, and checks that no byte ever
+// reaches another connection.
+func TestCloseRaceNoCrossTalk(t *testing.T) {
+	conns, workers := 3000, 8
+	if testing.Short() {
+		conns = 600
+	}
+	ln := listen(t, impls[1], "tcp4")
+	defer watchdog(t, 120*time.Second, "close race")()
+
+	var mismatch atomic.Value
+	var verified atomic.Int64
+	fail := func(err error) { mismatch.CompareAndSwap(nil, err) }
+
+	// Server: each connection echoes what it reads after checking it, and
+	// a third goroutine closes it at a random moment.
+	var srv sync.WaitGroup
+	srv.Add(1)
+	go func() {
+		defer srv.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					fail(err)
+				}
+				return
+			}
+			srv.Add(1)
+			go func() {
+				defer srv.Done()
+				var idb [8]byte
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.ReadFull(c, idb[:]); err != nil {
+					c.Close()
+					return
+				}
+				id := binary.LittleEndian.Uint64(idb[:])
+				off := int64(8)
+				closer := time.AfterFunc(time.Duration(rand.Intn(3000))*time.Microsecond, func() { c.Close() })
+				defer closer.Stop()
+				defer c.Close()
+				buf := make([]byte, 1+rand.Intn(8192))
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if err := checkPattern(buf[:n], id, off); err != nil {
+							fail(err)
+							return
+						}
+						off += int64(n)
+						verified.Add(int64(n))
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	// Clients: write their pattern, read the echo and check it.
+	var next atomic.Uint64
+	var cli sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		cli.Add(1)
+		go func() {
+			defer cli.Done()
+			for mismatch.Load() == nil {
+				id := next.Add(1)
+				if id > uint64(conns) {
+					return
+				}
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					fail(err)
+					return
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					buf := make([]byte, 4096)
+					off := int64(8)
+					for {
+						n, err := c.Read(buf)
+						if n > 0 {
+							if err := checkPattern(buf[:n], id, off); err != nil {
+								fail(err)
+								return
+							}
+							off += int64(n)
+						}
+						if err != nil {
+							return
+						}
+					}
+				}()
+				msg := make([]byte, 8+rand.Intn(64<<10))
+				pattern(msg, id, 0)
+				binary.LittleEndian.PutUint64(msg[:8], id)
+				c.Write(msg)
+				off := int64(len(msg))
+				for i := 0; i < rand.Intn(4); i++ {
+					more := make([]byte, 1+rand.Intn(16<<10))
+					pattern(more, id, off)
+					if _, err := c.Write(more); err != nil {
+						break
+					}
+					off += int64(len(more))
+				}
+				if rand.Intn(2) == 0 {
+					c.(*net.TCPConn).SetLinger(0) // reset instead of FIN
+				}
+				c.Close()
+				wg.Wait()
+			}
+		}()
+	}
+	cli.Wait()
+	ln.Close()
+	srv.Wait()
+	if err, _ := mismatch.Load().(error); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d connections, %d bytes checked at the server", conns, verified.Load())
+	if verified.Load() == 0 {
+		t.Fatal("no byte reached the server: the test exercised nothing")
+	}
+}
+
+// TestAcceptCloseRace closes listeners while Accept is blocked and while
+// clients connect, many times over.
+func TestAcceptCloseRace(t *testing.T) {
+	rounds := 1000
+	if testing.Short() {
+		rounds = 200
+	}
+	defer watchdog(t, 120*time.Second, "accept race")()
+	for i := 0; i < rounds; i++ {
+		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for j := 0; j < 2; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						if !errors.Is(err, net.ErrClosed) {
+							t.Errorf("accept: %v", err)
+						}
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+		if i%2 == 0 {
+			if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+				c.Close()
+			}
+		}
+		ln.Close()
+		wg.Wait()
+	}
+}
+
+// TestConcurrentOpsAndClose runs Read, Write, SetDeadline and Close on
+// one connection from many goroutines at once.
+func TestConcurrentOpsAndClose(t *testing.T) {
+	rounds := 500
+	if testing.Short() {
+		rounds = 100
+	}
+	ln := listen(t, impls[1], "tcp4")
+	defer watchdog(t, 120*time.Second, "concurrent ops")()
+	for i := 0; i < rounds; i++ {
+		s, c := pipe(t, ln)
+		go io.Copy(io.Discard, c)
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(3)
+			go func() { defer wg.Done(); s.Read(make([]byte, 100)) }()
+			go func() { defer wg.Done(); s.Write(make([]byte, 100<<10)) }()
+			go func() {
+				defer wg.Done()
+				s.SetDeadline(time.Now().Add(time.Duration(rand.Intn(2000)) * time.Microsecond))
+			}()
+		}
+		time.Sleep(time.Duration(rand.Intn(500)) * time.Microsecond)
+		s.Close()
+		wg.Wait()
+		c.Close()
+	}
+}
+
+// openFDs counts this process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+// TestNothingLeaks opens a listener and many connections with reads,
+// writes and pooled buffers in flight, closes everything, and checks that
+// no descriptor, goroutine, loop or pooled buffer is left.
+func TestNothingLeaks(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts descriptors through /proc")
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	beforeFDs := openFDs(t)
+	ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loops, _ := netloop.LoopsRunning(); loops == 0 {
+		t.Fatal("no loop running while listening")
+	}
+	var clients []net.Conn
+	var servers []net.Conn
+	for i := 0; i < 100; i++ {
+		s, c := pipeNoCleanup(t, ln)
+		clients, servers = append(clients, c), append(servers, s)
+		// Leave unread data in a pooled buffer on half of them.
+		c.Write([]byte(strings.Repeat("x", 100)))
+		if i%2 == 0 {
+			s.Read(make([]byte, 10))
+		}
+	}
+	if n := netloop.BuffersInUse(); n < 50 {
+		t.Errorf("%d pooled buffers in use, want at least 50 (coalesced reads)", n)
+	}
+	ln.Close()
+	for i := range servers {
+		servers[i].Close()
+		clients[i].Close()
+	}
+	if loops, users := netloop.LoopsRunning(); loops != 0 || users != 0 {
+		t.Errorf("after closing everything: %d loops, %d registered descriptors", loops, users)
+	}
+	if n := netloop.BuffersInUse(); n != 0 {
+		t.Errorf("%d pooled buffers still out", n)
+	}
+	if after := openFDs(t); after != beforeFDs {
+		t.Errorf("open descriptors: %d before, %d after", beforeFDs, after)
+	}
+}
+
+func pipeNoCleanup(t *testing.T, ln net.Listener) (server, client net.Conn) {
+	t.Helper()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	client = dial(t, ln)
+	server = <-ch
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	return server, client
+}
