@@ -208,8 +208,6 @@ func errShape(err error) string {
 			fmt.Fprintf(&b, "OpError{Op:%s Net:%s Source:%v Addr:%v}/", e.Op, e.Net, addrShape(e.Source), addrShape(e.Addr))
 		case *os.SyscallError:
 			fmt.Fprintf(&b, "SyscallError{%s}/", e.Syscall)
-		case syscall.Errno:
-			fmt.Fprintf(&b, "Errno(%d)/", int(e))
 		default:
 			fmt.Fprintf(&b, "%T(%v)/", e, e)
 		}

@@ -135,7 +135,7 @@ func (c *Conn) SetReadBuffer(bytes int) error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.control(func(s int) error { return setReadBuffer(s, bytes) }); err != nil {
+	if err := c.fd.setReadBuffer(bytes); err != nil {
 		return c.setError(err)
 	}
 	return nil
@@ -147,7 +147,7 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.control(func(s int) error { return setWriteBuffer(s, bytes) }); err != nil {
+	if err := c.fd.setWriteBuffer(bytes); err != nil {
 		return c.setError(err)
 	}
 	return nil
@@ -155,11 +155,11 @@ func (c *Conn) SetWriteBuffer(bytes int) error {
 
 // sockopt applies a socket option with the error shape of *net.TCPConn's
 // option setters (which, unlike SetReadBuffer, carry both addresses).
-func (c *Conn) sockopt(f func(s int) error) error {
+func (c *Conn) sockopt(f func(fd *netFD) error) error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.control(f); err != nil {
+	if err := f(c.fd); err != nil {
 		return c.opError(opSet, err)
 	}
 	return nil
@@ -169,46 +169,31 @@ func (c *Conn) sockopt(f func(s int) error) error {
 // transmission in hopes of sending fewer packets (Nagle's algorithm). The
 // default is true (no delay), as with package net.
 func (c *Conn) SetNoDelay(noDelay bool) error {
-	return c.sockopt(func(s int) error { return setNoDelay(s, noDelay) })
+	return c.sockopt(func(fd *netFD) error { return fd.setNoDelay(noDelay) })
 }
 
 // SetKeepAlive sets whether the operating system should send keep-alive
 // messages on the connection.
 func (c *Conn) SetKeepAlive(keepalive bool) error {
-	return c.sockopt(func(s int) error { return setKeepAlive(s, keepalive) })
+	return c.sockopt(func(fd *netFD) error { return fd.setKeepAlive(keepalive) })
 }
 
 // SetKeepAlivePeriod sets the duration the connection needs to remain idle
 // before TCP starts sending keepalive probes.
 func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
-	return c.sockopt(func(s int) error { return setKeepAliveIdle(s, d) })
+	return c.sockopt(func(fd *netFD) error { return fd.setKeepAlivePeriod(d) })
 }
 
 // SetKeepAliveConfig configures keep-alive messages sent by the operating
 // system, as (*net.TCPConn).SetKeepAliveConfig does.
 func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
-	return c.sockopt(func(s int) error { return applyKeepAlive(s, config) })
-}
-
-// applyKeepAlive applies config field by field, stopping at the first
-// error, in package net's order.
-func applyKeepAlive(s int, config net.KeepAliveConfig) error {
-	if err := setKeepAlive(s, config.Enable); err != nil {
-		return err
-	}
-	if err := setKeepAliveIdle(s, config.Idle); err != nil {
-		return err
-	}
-	if err := setKeepAliveInterval(s, config.Interval); err != nil {
-		return err
-	}
-	return setKeepAliveCount(s, config.Count)
+	return c.sockopt(func(fd *netFD) error { return fd.setKeepAliveConfig(config) })
 }
 
 // SetLinger sets the behavior of Close on a connection which still has data
 // waiting to be sent or to be acknowledged, as (*net.TCPConn).SetLinger.
 func (c *Conn) SetLinger(sec int) error {
-	return c.sockopt(func(s int) error { return setLinger(s, sec) })
+	return c.sockopt(func(fd *netFD) error { return fd.setLinger(sec) })
 }
 
 // CloseRead shuts down the reading side of the connection.
@@ -216,7 +201,7 @@ func (c *Conn) CloseRead() error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.shutdown(shutRD); err != nil {
+	if err := c.fd.closeRead(); err != nil {
 		return c.opError(opClose, err)
 	}
 	return nil
@@ -227,7 +212,7 @@ func (c *Conn) CloseWrite() error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.shutdown(shutWR); err != nil {
+	if err := c.fd.closeWrite(); err != nil {
 		return c.opError(opClose, err)
 	}
 	return nil
@@ -254,7 +239,7 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	if !c.ok() {
 		return nil, syscall.EINVAL
 	}
-	return &rawConn{fd: c.fd}, nil
+	return c.fd.syscallConn(), nil
 }
 
 // ReadFrom implements the io.ReaderFrom ReadFrom method.
@@ -274,7 +259,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if !c.ok() {
 		return 0, syscall.EINVAL
 	}
-	n, err := io.Copy(w, readerOnly{c})
+	n, err := c.fd.writeTo(w, readerOnly{c})
 	if err != nil && err != io.EOF {
 		err = c.opError(opWriteTo, err)
 	}
@@ -284,10 +269,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // readFrom copies r to c, in the kernel where the platform can (sendfile
 // from a regular file), otherwise through io.Copy.
 func (c *Conn) readFrom(r io.Reader) (int64, error) {
-	if n, err, handled := c.fd.sendFile(r); handled {
-		return n, err
-	}
-	return io.Copy(writerOnly{c}, r)
+	return c.fd.readFrom(r, writerOnly{c})
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo from io.Copy, which
@@ -295,28 +277,3 @@ func (c *Conn) readFrom(r io.Reader) (int64, error) {
 type writerOnly struct{ io.Writer }
 
 type readerOnly struct{ io.Reader }
-
-// rawConn implements syscall.RawConn with package net's error shapes.
-type rawConn struct{ fd *netFD }
-
-func (c *rawConn) Control(f func(uintptr)) error {
-	err := c.fd.control(func(s int) error { f(uintptr(s)); return nil })
-	if err != nil {
-		return opError(opRawCtl, c.fd.net, nil, c.fd.laddr, err)
-	}
-	return nil
-}
-
-func (c *rawConn) Read(f func(uintptr) bool) error {
-	if err := c.fd.rawRead(f); err != nil {
-		return opError(opRawRead, c.fd.net, c.fd.laddr, c.fd.raddr, err)
-	}
-	return nil
-}
-
-func (c *rawConn) Write(f func(uintptr) bool) error {
-	if err := c.fd.rawWrite(f); err != nil {
-		return opError(opRawWrite, c.fd.net, c.fd.laddr, c.fd.raddr, err)
-	}
-	return nil
-}

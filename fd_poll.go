@@ -1,4 +1,4 @@
-//go:build linux
+//go:build (linux || darwin || dragonfly || freebsd || netbsd || openbsd) && !netloop_stdnet
 
 // The poll-based descriptor: every operation follows the protocol of
 // loop.Desc (reference, direction lock, check, syscall, wait).
@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/netloop/netloop/bufpool"
@@ -109,7 +110,7 @@ func (fd *netFD) Read(p []byte) (int, error) {
 			continue
 		case err != nil:
 			fd.putIf(b)
-			return 0, os.NewSyscallError(sysReadName, err)
+			return 0, os.NewSyscallError("read", err)
 		case n == 0:
 			fd.putIf(b)
 			return 0, io.EOF
@@ -178,7 +179,7 @@ func (fd *netFD) Write(p []byte) (int, error) {
 			}
 			continue
 		case err != nil:
-			return nn, os.NewSyscallError(sysWriteName, err)
+			return nn, os.NewSyscallError("write", err)
 		case n == 0:
 			return nn, io.ErrUnexpectedEOF
 		}
@@ -203,9 +204,78 @@ func (fd *netFD) control(f func(sysfd int) error) error {
 	return f(fd.d.FD())
 }
 
-func (fd *netFD) shutdown(how int) error {
-	return fd.control(func(s int) error { return sysShutdown(s, how) })
+func (fd *netFD) closeRead() error {
+	return fd.control(func(s int) error { return sysShutdown(s, shutRD) })
 }
+
+func (fd *netFD) closeWrite() error {
+	return fd.control(func(s int) error { return sysShutdown(s, shutWR) })
+}
+
+func (fd *netFD) setReadBuffer(bytes int) error {
+	return fd.control(func(s int) error { return setReadBuffer(s, bytes) })
+}
+
+func (fd *netFD) setWriteBuffer(bytes int) error {
+	return fd.control(func(s int) error { return setWriteBuffer(s, bytes) })
+}
+
+func (fd *netFD) setNoDelay(on bool) error {
+	return fd.control(func(s int) error { return setNoDelay(s, on) })
+}
+
+func (fd *netFD) setKeepAlive(on bool) error {
+	return fd.control(func(s int) error { return setKeepAlive(s, on) })
+}
+
+func (fd *netFD) setKeepAlivePeriod(d time.Duration) error {
+	return fd.control(func(s int) error { return setKeepAliveIdle(s, d) })
+}
+
+func (fd *netFD) setKeepAliveConfig(config net.KeepAliveConfig) error {
+	return fd.control(func(s int) error { return applyKeepAlive(s, config) })
+}
+
+func (fd *netFD) setLinger(sec int) error {
+	return fd.control(func(s int) error { return setLinger(s, sec) })
+}
+
+// setUnlinkOnClose: the Listener itself removes the socket file.
+func (fd *netFD) setUnlinkOnClose(bool) {}
+
+// applyKeepAlive applies config field by field, stopping at the first
+// error, in package net's order.
+func applyKeepAlive(s int, config net.KeepAliveConfig) error {
+	if err := setKeepAlive(s, config.Enable); err != nil {
+		return err
+	}
+	if err := setKeepAliveIdle(s, config.Idle); err != nil {
+		return err
+	}
+	if err := setKeepAliveInterval(s, config.Interval); err != nil {
+		return err
+	}
+	return setKeepAliveCount(s, config.Count)
+}
+
+// readFrom copies r into the socket: sendfile where it applies, otherwise
+// io.Copy through w (the Conn without its ReadFrom).
+func (fd *netFD) readFrom(r io.Reader, w io.Writer) (int64, error) {
+	if n, err, handled := fd.sendFile(r); handled {
+		return n, err
+	}
+	return io.Copy(w, r)
+}
+
+// writeTo copies the socket, read through r (the Conn without its
+// WriteTo), into w.
+func (fd *netFD) writeTo(w io.Writer, r io.Reader) (int64, error) {
+	return io.Copy(w, r)
+}
+
+func (fd *netFD) syscallConn() syscall.RawConn { return &rawConn{fd: fd} }
+
+func (fd *netFD) listenerSyscallConn() syscall.RawConn { return &rawListener{rawConn{fd: fd}} }
 
 func (fd *netFD) SetDeadline(t time.Time) error      { return fd.d.SetDeadline(t) }
 func (fd *netFD) SetReadDeadline(t time.Time) error  { return fd.d.SetReadDeadline(t) }
@@ -271,3 +341,35 @@ func (fd *netFD) rawWrite(f func(uintptr) bool) error {
 		}
 	}
 }
+
+// rawConn implements syscall.RawConn with package net's error shapes.
+type rawConn struct{ fd *netFD }
+
+func (c *rawConn) Control(f func(uintptr)) error {
+	err := c.fd.control(func(s int) error { f(uintptr(s)); return nil })
+	if err != nil {
+		return opError(opRawCtl, c.fd.net, nil, c.fd.laddr, err)
+	}
+	return nil
+}
+
+func (c *rawConn) Read(f func(uintptr) bool) error {
+	if err := c.fd.rawRead(f); err != nil {
+		return opError(opRawRead, c.fd.net, c.fd.laddr, c.fd.raddr, err)
+	}
+	return nil
+}
+
+func (c *rawConn) Write(f func(uintptr) bool) error {
+	if err := c.fd.rawWrite(f); err != nil {
+		return opError(opRawWrite, c.fd.net, c.fd.laddr, c.fd.raddr, err)
+	}
+	return nil
+}
+
+// rawListener is a listener's RawConn: as with package net, only Control
+// works.
+type rawListener struct{ rawConn }
+
+func (l *rawListener) Read(func(uintptr) bool) error  { return syscall.EINVAL }
+func (l *rawListener) Write(func(uintptr) bool) error { return syscall.EINVAL }

@@ -1,4 +1,4 @@
-//go:build linux
+//go:build (linux || darwin || dragonfly || freebsd || netbsd || openbsd) && !netloop_stdnet
 
 package netloop
 
@@ -8,6 +8,11 @@ import (
 	"os"
 	"syscall"
 )
+
+// Native reports whether netloop's own event loop serves the listeners
+// and connections of this build (epoll or kqueue), as opposed to package
+// net (other systems, or -tags netloop_stdnet).
+func Native() bool { return true }
 
 // listen lets package net create, configure and bind the socket (so that
 // every address form, option and error is exactly net.Listen's), then takes
@@ -106,6 +111,7 @@ func (l *Listener) accept() (*Conn, error) {
 // keep-alive from the ListenConfig) and registers it with a loop.
 func (l *Listener) newConn(s int, raddr net.Addr) (*Conn, error) {
 	laddr := sysLocalAddr(s, l.fd.net)
+	setNoSigpipe(s)
 	if _, isTCP := laddr.(*net.TCPAddr); isTCP {
 		// Errors are ignored, as package net's newTCPConn ignores them.
 		setNoDelay(s, true)

@@ -160,9 +160,13 @@ func (l *Listener) SetDeadline(t time.Time) error {
 // removed when the listener is closed (the default for a socket Listen
 // created), as (*net.UnixListener).SetUnlinkOnClose.
 func (l *Listener) SetUnlinkOnClose(unlink bool) {
+	if !l.ok() {
+		return
+	}
 	l.unlinkMu.Lock()
 	l.unlink = unlink
 	l.unlinkMu.Unlock()
+	l.fd.setUnlinkOnClose(unlink)
 }
 
 // File returns a copy of the underlying socket as an *os.File. It is the
@@ -185,10 +189,5 @@ func (l *Listener) SyscallConn() (syscall.RawConn, error) {
 	if !l.ok() {
 		return nil, syscall.EINVAL
 	}
-	return &rawListener{rawConn{fd: l.fd}}, nil
+	return l.fd.listenerSyscallConn(), nil
 }
-
-type rawListener struct{ rawConn }
-
-func (l *rawListener) Read(func(uintptr) bool) error  { return syscall.EINVAL }
-func (l *rawListener) Write(func(uintptr) bool) error { return syscall.EINVAL }

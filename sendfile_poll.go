@@ -1,4 +1,4 @@
-//go:build linux
+//go:build (linux || darwin || dragonfly || freebsd || netbsd || openbsd) && !netloop_stdnet
 
 package netloop
 
@@ -14,6 +14,9 @@ import (
 // follows package net's sendFile: handled is false when it did nothing and
 // io.Copy should run instead.
 func (fd *netFD) sendFile(r io.Reader) (written int64, err error, handled bool) {
+	if !haveSendfile {
+		return 0, nil, false
+	}
 	var remain int64 // 0: to the end of the file
 	lr, isLimited := r.(*io.LimitedReader)
 	if isLimited {

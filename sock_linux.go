@@ -1,32 +1,17 @@
-// Socket syscalls for the poll-based implementation on Linux. Every
-// function returns raw errnos (or an *os.SyscallError where package net
-// names the call itself); callers wrap them with opError.
+//go:build !netloop_stdnet
+
+// Linux socket calls: accept4 and sendfile from the file's own offset.
 
 package netloop
 
-import (
-	"net"
-	"os"
-	"strconv"
-	"time"
+import "golang.org/x/sys/unix"
 
-	"golang.org/x/sys/unix"
-)
-
-// Errnos the portable code compares against.
 const (
-	errAGAIN        = unix.EAGAIN
-	errINTR         = unix.EINTR
-	errCONNABORTED  = unix.ECONNABORTED
-	acceptSyscall   = "accept4"
-	shutRD, shutWR  = unix.SHUT_RD, unix.SHUT_WR
-	maxRW           = 1 << 30 // as internal/poll: larger reads or writes are split
-	sockStream      = unix.SOCK_STREAM
-	sockSeqpacket   = unix.SOCK_SEQPACKET
-	sysReadName     = "read"
-	sysWriteName    = "write"
-	sysSetsockopt   = "setsockopt"
-	sysShutdownName = "shutdown"
+	acceptSyscall = "accept4"
+
+	tcpKeepIdle  = unix.TCP_KEEPIDLE
+	tcpKeepIntvl = unix.TCP_KEEPINTVL
+	tcpKeepCnt   = unix.TCP_KEEPCNT
 )
 
 // sysAccept accepts one connection, non-blocking and close-on-exec in the
@@ -35,153 +20,17 @@ func sysAccept(fd int) (int, unix.Sockaddr, error) {
 	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 }
 
-func sysRead(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if err != nil {
-		n = 0
-	}
-	return n, err
-}
+// setNoSigpipe: Linux has no per-socket option; Go's runtime ignores the
+// SIGPIPE a write to a reset socket raises, and the write fails with EPIPE.
+func setNoSigpipe(int) {}
 
-func sysWrite(fd int, p []byte) (int, error) {
-	n, err := unix.Write(fd, p)
-	if err != nil {
-		n = 0
-	}
-	return n, err
-}
-
-func sysClose(fd int) error { return unix.Close(fd) }
-
-func sysShutdown(fd, how int) error {
-	return os.NewSyscallError(sysShutdownName, unix.Shutdown(fd, how))
-}
-
-// sysDup returns a close-on-exec duplicate of fd, as package net's File does.
-func sysDup(fd int) (int, error) {
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return -1, os.NewSyscallError("fcntl", err)
-	}
-	return nfd, nil
-}
-
-func sysSocketType(fd int) (int, error) {
-	return unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-}
-
-func setsockoptInt(fd, level, name, v int) error {
-	return os.NewSyscallError(sysSetsockopt, unix.SetsockoptInt(fd, level, name, v))
-}
-
-func setNoDelay(fd int, on bool) error {
-	return setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, boolint(on))
-}
-
-func setKeepAlive(fd int, on bool) error {
-	return setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolint(on))
-}
-
-// Package net's defaults for a zero KeepAliveConfig field (net/dial.go).
-const (
-	defaultKeepAliveIdle     = 15 * time.Second
-	defaultKeepAliveInterval = 15 * time.Second
-	defaultKeepAliveCount    = 9
-)
-
-// setKeepAliveIdle sets TCP_KEEPIDLE: 0 means the default, < 0 leaves it.
-func setKeepAliveIdle(fd int, d time.Duration) error {
-	return setKeepAliveSecs(fd, unix.TCP_KEEPIDLE, d, defaultKeepAliveIdle)
-}
-
-func setKeepAliveInterval(fd int, d time.Duration) error {
-	return setKeepAliveSecs(fd, unix.TCP_KEEPINTVL, d, defaultKeepAliveInterval)
-}
-
-func setKeepAliveSecs(fd, opt int, d, def time.Duration) error {
-	if d == 0 {
-		d = def
-	} else if d < 0 {
-		return nil
-	}
-	// The kernel takes seconds: round up, as package net does.
-	secs := int((d + time.Second - 1) / time.Second)
-	return setsockoptInt(fd, unix.IPPROTO_TCP, opt, secs)
-}
-
-func setKeepAliveCount(fd, n int) error {
-	if n == 0 {
-		n = defaultKeepAliveCount
-	} else if n < 0 {
-		return nil
-	}
-	return setsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, n)
-}
-
-func setLinger(fd, sec int) error {
-	var l unix.Linger
-	if sec >= 0 {
-		l.Onoff, l.Linger = 1, int32(sec)
-	}
-	return os.NewSyscallError(sysSetsockopt, unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l))
-}
-
-func setReadBuffer(fd, bytes int) error {
-	return setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
-}
-
-func setWriteBuffer(fd, bytes int) error {
-	return setsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
-}
-
-func boolint(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// sysLocalAddr returns fd's local address as package net reports it.
-func sysLocalAddr(fd int, network string) net.Addr {
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil
-	}
-	return sockaddrToAddr(sa, network)
-}
-
-// sockaddrToAddr converts as package net's sockaddrToTCP / sockaddrToUnix
-// do, including the zone name of a link-local IPv6 peer.
-func sockaddrToAddr(sa unix.Sockaddr, network string) net.Addr {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(int(sa.ZoneId))}
-	case *unix.SockaddrUnix:
-		n := "unix"
-		if network == "unixpacket" {
-			n = "unixpacket"
-		}
-		return &net.UnixAddr{Name: sa.Name, Net: n}
-	}
-	return nil
-}
-
-func zoneName(index int) string {
-	if index == 0 {
-		return ""
-	}
-	if ifi, err := net.InterfaceByIndex(index); err == nil {
-		return ifi.Name
-	}
-	return strconv.Itoa(index)
-}
-
-// sysSendfile sends up to n bytes from src's current position to dst.
+// sysSendfile sends up to n bytes from src's current position to dst and
+// advances that position (Linux's sendfile with a nil offset).
 func sysSendfile(dst, src, n int) (int, error) {
 	return unix.Sendfile(dst, src, nil, n)
 }
+
+const haveSendfile = true
 
 // errSendfileUnsupported reports errnos after which sendfile is not the
 // right tool for this pair of descriptors and io.Copy should take over.

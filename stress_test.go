@@ -276,7 +276,7 @@ func TestNothingLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if loops, _ := netloop.LoopsRunning(); loops == 0 {
+	if loops, _ := netloop.LoopsRunning(); loops == 0 && netloop.Native() {
 		t.Fatal("no loop running while listening")
 	}
 	var clients []net.Conn
@@ -290,7 +290,7 @@ func TestNothingLeaks(t *testing.T) {
 			s.Read(make([]byte, 10))
 		}
 	}
-	if n := netloop.BuffersInUse(); n < 50 {
+	if n := netloop.BuffersInUse(); n < 50 && netloop.Native() {
 		t.Errorf("%d pooled buffers in use, want at least 50 (coalesced reads)", n)
 	}
 	ln.Close()

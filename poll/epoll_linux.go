@@ -6,6 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// HasTags reports whether Events carry the tag given to Add.
+const HasTags = true
+
 // Poller is an epoll instance.
 type Poller struct {
 	fd int

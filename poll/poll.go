@@ -3,6 +3,10 @@
 // descriptors, fetches events in batches and translates them into Event
 // values; it does not track readiness, wake goroutines or touch sockets.
 //
+// The kqueue backend (kqueue.go, for macOS and the BSDs) is cross-compiled
+// and vetted but cannot be executed on the Linux machines netloop is
+// developed on; its record translation (kevent.go) is unit-tested here.
+//
 // Only netloop's loop package imports it. Everything here is an
 // implementation detail of netloop: it may change in any release.
 //
@@ -13,8 +17,10 @@
 //	                             the loop can wait for it through the Go runtime
 //	(*Poller).FD() int           that descriptor
 //	(*Poller).Add(fd, tag)       register fd once, edge-triggered, for read,
-//	                             write and peer hang-up; tag comes back in
-//	                             every Event for fd (a generation number)
+//	                             write and peer hang-up; where HasTags, tag
+//	                             comes back in every Event for fd (a
+//	                             generation number), otherwise Tag is 0
+//	HasTags                      whether tags travel with events
 //	(*Poller).Del(fd)            unregister fd; call before closing it
 //	(*Poller).Wait(evs) (n, err) fetch up to len(evs) events without blocking
 //	(*Poller).Close()            release the poller

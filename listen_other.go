@@ -1,0 +1,31 @@
+//go:build !((linux || darwin || dragonfly || freebsd || netbsd || openbsd) && !netloop_stdnet)
+
+package netloop
+
+import (
+	"context"
+	"net"
+)
+
+// Native reports whether netloop's own event loop serves the listeners
+// and connections of this build (epoll or kqueue), as opposed to package
+// net (other systems, or -tags netloop_stdnet).
+func Native() bool { return false }
+
+func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
+	nlc := net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive, KeepAliveConfig: lc.KeepAliveConfig}
+	nl, err := nlc.Listen(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	// Package net removes the socket file of a unix listener itself.
+	return &Listener{fd: &netFD{ln: nl, net: network, laddr: nl.Addr()}, lc: *lc}, nil
+}
+
+func (l *Listener) accept() (*Conn, error) {
+	c, err := l.fd.ln.Accept()
+	if err != nil {
+		return nil, inner(err)
+	}
+	return &Conn{fd: &netFD{c: c, net: l.fd.net, laddr: c.LocalAddr(), raddr: c.RemoteAddr()}}, nil
+}

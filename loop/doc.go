@@ -1,0 +1,29 @@
+// Package loop is netloop's reactor: a process-wide group of event loops,
+// the descriptor table, per-direction readiness, and the parking of
+// goroutines until a descriptor is ready, a deadline passes or it is closed.
+//
+// It performs no I/O on sockets and never calls user code; the root package
+// does the syscalls and asks this package when to try and when to wait. No
+// operating-system names appear here: the poller lives in package poll.
+//
+// Only the root netloop package imports it. Everything here is an
+// implementation detail of netloop and may change in any release.
+//
+// # How a loop waits
+//
+// A loop is an ordinary goroutine. It does not block in epoll_wait (or
+// kevent) on a thread of its own: its poller's descriptor is itself
+// pollable, so the loop hands it to the Go runtime (os.NewFile plus
+// RawConn.Read) and parks like any goroutine until the poller has events,
+// then fetches them with a non-blocking wait. This avoids the scheduler
+// stall that a loop blocked in a syscall causes (it holds the P, and
+// goroutines it has just readied wait until sysmon retakes it), costs no
+// extra thread per loop, and makes stopping a loop as simple as closing the
+// file. The sockets themselves are never registered with the runtime.
+//
+// # Lifecycle
+//
+// The group starts with the first Register and stops, closing every poller
+// and ending every loop goroutine, when the last registered descriptor is
+// destroyed; the next Register starts it again.
+package loop

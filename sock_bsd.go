@@ -1,0 +1,21 @@
+//go:build (darwin || dragonfly || freebsd || netbsd || openbsd) && !netloop_stdnet
+
+// Socket calls shared by macOS and the BSDs.
+
+package netloop
+
+import "golang.org/x/sys/unix"
+
+// setNoSigpipe sets SO_NOSIGPIPE where the OS has it, so that a write to a
+// reset socket fails with EPIPE without raising a signal.
+func setNoSigpipe(fd int) {
+	if soNoSigpipe >= 0 {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, soNoSigpipe, 1)
+	}
+}
+
+// errSendfileUnsupported reports errnos after which sendfile is not the
+// right tool for this pair of descriptors and io.Copy should take over.
+func errSendfileUnsupported(err error) bool {
+	return err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL
+}
