@@ -483,3 +483,21 @@ func TestUnixpacketMessages(t *testing.T) {
 		return strings.Join(out, "\n")
 	})
 }
+
+// TestNoBackgroundAccept: a connection stays in the kernel's backlog until
+// Accept is called, so closing a listener that never accepted resets the
+// waiting client (a listener that accepted in the background would instead
+// hold the connection open).
+func TestNoBackgroundAccept(t *testing.T) {
+	differential(t, func(t *testing.T, im impl) string {
+		defer watchdog(t, 10*time.Second, "no background accept")()
+		ln := listen(t, im, "tcp4")
+		c := dial(t, ln)
+		defer c.Close()
+		time.Sleep(50 * time.Millisecond)
+		ln.Close()
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		return "client read after the listener closed unaccepted: " + errShape(err)
+	})
+}
