@@ -501,3 +501,48 @@ func TestNoBackgroundAccept(t *testing.T) {
 		return "client read after the listener closed unaccepted: " + errShape(err)
 	})
 }
+
+func TestFileListenerRoundTrip(t *testing.T) {
+	fileListener := map[string]func(*os.File) (net.Listener, error){"net": net.FileListener, "netloop": netloop.FileListener}
+	for _, network := range []string{"tcp4", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			differential(t, func(t *testing.T, im impl) string {
+				defer watchdog(t, 10*time.Second, "file listener")()
+				ln := listen(t, im, network)
+				f, err := ln.(interface{ File() (*os.File, error) }).File()
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Hand the socket over, as a restarting server does: the
+				// old listener closes, the new one keeps accepting.
+				addr := ln.Addr()
+				if ul, ok := ln.(interface{ SetUnlinkOnClose(bool) }); ok {
+					ul.SetUnlinkOnClose(false)
+				}
+				ln.Close()
+				ln2, err := fileListener[im.name](f)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln2.Close()
+				var out []string
+				out = append(out, fmt.Sprintf("addr kept %v %s", ln2.Addr().String() == addr.String(), addrShape(ln2.Addr())))
+				s, c := pipe(t, ln2)
+				c.Write([]byte("through the inherited socket"))
+				buf := make([]byte, 28)
+				_, err = io.ReadFull(s, buf)
+				out = append(out, fmt.Sprintf("%q %s", buf, errShape(err)))
+				ln2.Close()
+				if network == "unix" {
+					_, err := os.Stat(addr.String())
+					out = append(out, fmt.Sprintf("socket file kept after closing a file listener: %v", err == nil))
+					os.Remove(addr.String())
+				}
+				_, err = fileListener[im.name](os.Stdin)
+				out = append(out, "file listener on a non-socket: "+errShape(err))
+				return strings.Join(out, "\n")
+			})
+		})
+	}
+}

@@ -5,6 +5,7 @@ package netloop
 import (
 	"context"
 	"net"
+	"os"
 )
 
 // Native reports whether netloop's own event loop serves the listeners
@@ -20,6 +21,14 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 	}
 	// Package net removes the socket file of a unix listener itself.
 	return &Listener{fd: &netFD{ln: nl, net: network, laddr: nl.Addr()}, lc: *lc}, nil
+}
+
+func (lc *ListenConfig) fileListener(f *os.File) (*Listener, error) {
+	nl, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	return &Listener{fd: &netFD{ln: nl, net: nl.Addr().Network(), laddr: nl.Addr()}, lc: *lc}, nil
 }
 
 func (l *Listener) accept() (*Conn, error) {

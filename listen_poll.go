@@ -16,15 +16,34 @@ func Native() bool { return true }
 
 // listen lets package net create, configure and bind the socket (so that
 // every address form, option and error is exactly net.Listen's), then takes
-// a close-on-exec duplicate of it into netloop and closes net's copy, which
-// removes it from the runtime's poller. The socket itself, with its bound
-// address and backlog, lives on in the duplicate.
+// it over.
 func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*Listener, error) {
 	nlc := net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive, KeepAliveConfig: lc.KeepAliveConfig}
 	nl, err := nlc.Listen(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
+	return lc.takeOver(nl, network, true)
+}
+
+// fileListener is FileListener: package net checks and duplicates the
+// descriptor, then netloop takes the socket over as Listen does. The
+// socket file of a unix listener is not removed on Close (as with
+// net.FileListener) unless SetUnlinkOnClose(true) asks for it.
+func (lc *ListenConfig) fileListener(f *os.File) (*Listener, error) {
+	nl, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	return lc.takeOver(nl, nl.Addr().Network(), false)
+}
+
+// takeOver moves a listener of package net into netloop: a close-on-exec
+// duplicate of its socket is registered with a loop and net's own copy is
+// closed, which removes it from the runtime's poller. The socket itself,
+// with its bound address and backlog, lives on in the duplicate. created
+// says whether the socket file of a unix listener is ours to remove.
+func (lc *ListenConfig) takeOver(nl net.Listener, network string, created bool) (*Listener, error) {
 	laddr := nl.Addr()
 	path := ""
 	if ul, ok := nl.(*net.UnixListener); ok {
@@ -32,7 +51,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 		path = laddr.(*net.UnixAddr).Name
 	}
 	fail := func(err error) (*Listener, error) {
-		if path != "" && path[0] != '@' {
+		if created && path != "" && path[0] != '@' {
 			os.Remove(path)
 		}
 		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
@@ -51,7 +70,7 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 		sysClose(sfd)
 		return fail(err)
 	}
-	return &Listener{fd: fd, lc: *lc, path: path, unlink: path != ""}, nil
+	return &Listener{fd: fd, lc: *lc, path: path, unlink: created && path != ""}, nil
 }
 
 func dupListener(nl net.Listener) (int, error) {

@@ -82,6 +82,25 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	return l, nil
 }
 
+// FileListener returns a copy of the network listener corresponding to the
+// open file f, as net.FileListener does (systemd socket activation, a
+// listener handed over by a parent process for a zero-downtime restart). It
+// is the caller's responsibility to close the returned listener when
+// finished; closing it does not affect f, and closing f does not affect it.
+func FileListener(f *os.File) (net.Listener, error) {
+	var lc ListenConfig
+	return lc.FileListener(f)
+}
+
+// FileListener is FileListener with the connection options of lc.
+func (lc *ListenConfig) FileListener(f *os.File) (net.Listener, error) {
+	l, err := lc.fileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
 // Listener is a TCP or unix stream listener whose accepted connections are
 // driven by netloop. It carries the methods of *net.TCPListener (and
 // SetUnlinkOnClose of *net.UnixListener).
