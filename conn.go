@@ -20,6 +20,11 @@ import (
 // of the stream.
 type Conn struct {
 	fd *netFD
+
+	// Set by Listener.Accept: the listener's counters, and its MaxConns
+	// tokens (nil without a cap), one of which this Conn holds until Close.
+	cnt   *counters
+	slots chan struct{}
 }
 
 var (
@@ -47,10 +52,25 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	n, err := c.fd.Read(b)
+	c.countRead(n)
 	if err != nil && err != io.EOF {
 		err = c.opError(opRead, err)
 	}
 	return n, err
+}
+
+func (c *Conn) countRead(n int) {
+	if n > 0 && c.cnt != nil {
+		c.cnt.read.Add(uint64(n))
+		global.read.Add(uint64(n))
+	}
+}
+
+func (c *Conn) countWritten(n int) {
+	if n > 0 && c.cnt != nil {
+		c.cnt.written.Add(uint64(n))
+		global.written.Add(uint64(n))
+	}
 }
 
 // Write implements the net.Conn Write method. It returns when every byte
@@ -60,6 +80,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, syscall.EINVAL
 	}
 	n, err := c.fd.Write(b)
+	c.countWritten(n)
 	if err != nil {
 		err = c.opError(opWrite, err)
 	}
@@ -72,7 +93,16 @@ func (c *Conn) Close() error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	if err := c.fd.Close(); err != nil {
+	err := c.fd.Close()
+	if err != net.ErrClosed && c.cnt != nil {
+		// The first Close: the connection is gone (whatever close(2) said).
+		c.cnt.open.Add(-1)
+		global.open.Add(-1)
+		if c.slots != nil {
+			<-c.slots
+		}
+	}
+	if err != nil {
 		return c.opError(opClose, err)
 	}
 	return nil
@@ -259,7 +289,10 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if !c.ok() {
 		return 0, syscall.EINVAL
 	}
-	n, err := c.fd.writeTo(w, readerOnly{c})
+	n, err, counted := c.fd.writeTo(w, readerOnly{c})
+	if !counted {
+		c.countRead(int(n))
+	}
 	if err != nil && err != io.EOF {
 		err = c.opError(opWriteTo, err)
 	}
@@ -269,7 +302,11 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // readFrom copies r to c, in the kernel where the platform can (sendfile
 // from a regular file), otherwise through io.Copy.
 func (c *Conn) readFrom(r io.Reader) (int64, error) {
-	return c.fd.readFrom(r, writerOnly{c})
+	n, err, counted := c.fd.readFrom(r, writerOnly{c})
+	if !counted {
+		c.countWritten(int(n))
+	}
+	return n, err
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo from io.Copy, which

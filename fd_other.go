@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -151,21 +152,39 @@ func (fd *netFD) dup() (*os.File, error) {
 }
 
 // readFrom uses package net's ReadFrom (sendfile, splice) where the
-// connection has one, else io.Copy through w.
-func (fd *netFD) readFrom(r io.Reader, w io.Writer) (int64, error) {
+// connection has one, else io.Copy through w (whose Writes count
+// themselves in Stats: counted reports that case).
+func (fd *netFD) readFrom(r io.Reader, w io.Writer) (n int64, err error, counted bool) {
 	if rf, ok := fd.c.(io.ReaderFrom); ok {
 		n, err := rf.ReadFrom(r)
-		return n, inner(err)
+		return n, inner(err), false
 	}
-	return io.Copy(w, r)
+	n, err = io.Copy(w, r)
+	return n, err, true
 }
 
-func (fd *netFD) writeTo(w io.Writer, r io.Reader) (int64, error) {
+func (fd *netFD) writeTo(w io.Writer, r io.Reader) (n int64, err error, counted bool) {
 	if wt, ok := fd.c.(io.WriterTo); ok {
 		n, err := wt.WriteTo(w)
-		return n, inner(err)
+		return n, inner(err), false
 	}
-	return io.Copy(w, r)
+	n, err = io.Copy(w, r)
+	return n, err, true
+}
+
+// backendStats: package net runs no loops and pools no buffers.
+func backendStats(*Stats) {}
+
+// acceptErrorKind classifies a failed accept for Stats by its text: not
+// every system here has numeric errnos (plan9).
+func acceptErrorKind(err error) int {
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "too many open files in system"):
+		return kindENFILE
+	case strings.Contains(msg, "too many open files"):
+		return kindEMFILE
+	}
+	return kindOther
 }
 
 // syscallConn returns package net's RawConn, whose errors already have

@@ -6,9 +6,11 @@
 package netloop
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +23,28 @@ import (
 // net/http reads 4 KiB at a time and so always reads straight into its own
 // buffer; TLS record headers and small protocol reads are coalesced.
 const coalesceBelow = 4096
+
+// syscallsAvoided counts Reads that parked without a read(2) (Stats).
+var syscallsAvoided atomic.Uint64
+
+// backendStats adds the loops' figures to a process-wide snapshot.
+func backendStats(s *Stats) {
+	ls := loop.ReadStats()
+	s.Loops, s.LoopEvents, s.LoopWakeups = ls.Loops, ls.Events, ls.Batches
+	s.SyscallsAvoided = syscallsAvoided.Load()
+	s.BuffersInUse = bufpool.InUse()
+}
+
+// acceptErrorKind classifies a failed accept for Stats.
+func acceptErrorKind(err error) int {
+	switch {
+	case errors.Is(err, errMFILE):
+		return kindEMFILE
+	case errors.Is(err, errNFILE):
+		return kindENFILE
+	}
+	return kindOther
+}
 
 // netFD is one socket driven by the loop.
 type netFD struct {
@@ -88,6 +112,7 @@ func (fd *netFD) Read(p []byte) (int, error) {
 		if d.ReadDrained(seq) {
 			// Known empty since seq: park without a read that would only
 			// return EAGAIN.
+			syscallsAvoided.Add(1)
 			if err := d.WaitRead(seq); err != nil {
 				return 0, err
 			}
@@ -259,18 +284,21 @@ func applyKeepAlive(s int, config net.KeepAliveConfig) error {
 }
 
 // readFrom copies r into the socket: sendfile where it applies, otherwise
-// io.Copy through w (the Conn without its ReadFrom).
-func (fd *netFD) readFrom(r io.Reader, w io.Writer) (int64, error) {
+// io.Copy through w (the Conn without its ReadFrom, whose Writes count
+// themselves in Stats: counted reports that case).
+func (fd *netFD) readFrom(r io.Reader, w io.Writer) (n int64, err error, counted bool) {
 	if n, err, handled := fd.sendFile(r); handled {
-		return n, err
+		return n, err, false
 	}
-	return io.Copy(w, r)
+	n, err = io.Copy(w, r)
+	return n, err, true
 }
 
 // writeTo copies the socket, read through r (the Conn without its
-// WriteTo), into w.
-func (fd *netFD) writeTo(w io.Writer, r io.Reader) (int64, error) {
-	return io.Copy(w, r)
+// WriteTo, whose Reads count themselves), into w.
+func (fd *netFD) writeTo(w io.Writer, r io.Reader) (n int64, err error, counted bool) {
+	n, err = io.Copy(w, r)
+	return n, err, true
 }
 
 func (fd *netFD) syscallConn() syscall.RawConn { return &rawConn{fd: fd} }

@@ -20,7 +20,8 @@ func (lc *ListenConfig) listen(ctx context.Context, network, address string) (*L
 		return nil, err
 	}
 	// Package net removes the socket file of a unix listener itself.
-	return &Listener{fd: &netFD{ln: nl, net: network, laddr: nl.Addr()}, lc: *lc}, nil
+	l := &Listener{fd: &netFD{ln: nl, net: network, laddr: nl.Addr()}, lc: *lc}
+	return l.init(), nil
 }
 
 func (lc *ListenConfig) fileListener(f *os.File) (*Listener, error) {
@@ -28,7 +29,8 @@ func (lc *ListenConfig) fileListener(f *os.File) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Listener{fd: &netFD{ln: nl, net: nl.Addr().Network(), laddr: nl.Addr()}, lc: *lc}, nil
+	l := &Listener{fd: &netFD{ln: nl, net: nl.Addr().Network(), laddr: nl.Addr()}, lc: *lc}
+	return l.init(), nil
 }
 
 func (l *Listener) accept() (*Conn, error) {

@@ -70,7 +70,8 @@ func (lc *ListenConfig) takeOver(nl net.Listener, network string, created bool) 
 		sysClose(sfd)
 		return fail(err)
 	}
-	return &Listener{fd: fd, lc: *lc, path: path, unlink: created && path != ""}, nil
+	l := &Listener{fd: fd, lc: *lc, path: path, unlink: created && path != ""}
+	return l.init(), nil
 }
 
 func dupListener(nl net.Listener) (int, error) {

@@ -62,6 +62,16 @@ type ListenConfig struct {
 	// every listener in the process; a listener that asks for more than are
 	// running adds loops.
 	Loops int
+
+	// MaxConns caps the connections accepted by the listener and not yet
+	// closed; zero means no cap. At the cap, Accept waits (for a Close, the
+	// listener's deadline or its Close) without taking a connection from
+	// the kernel, whose backlog holds new peers meanwhile; once the backlog
+	// is full the kernel drops new SYNs and clients retry. http.Server's
+	// accept loop simply blocks there, and serves again as soon as a
+	// connection closes (set its IdleTimeout so idle keep-alive
+	// connections make room).
+	MaxConns int
 }
 
 // Listen announces on the local network address, as net.Listen does. The
@@ -107,8 +117,18 @@ func (lc *ListenConfig) FileListener(f *os.File) (net.Listener, error) {
 //
 // Multiple goroutines may invoke methods on a Listener simultaneously.
 type Listener struct {
-	fd *netFD
-	lc ListenConfig
+	fd  *netFD
+	lc  ListenConfig
+	cnt *counters // shared with the accepted Conns
+
+	// MaxConns: a token in slots per open connection; nil without a cap.
+	slots chan struct{}
+	done  chan struct{} // closed by Close
+
+	dlMu      sync.Mutex    // guards dl and dlChanged
+	dl        time.Time     // the deadline, for Accept waiting at the cap
+	dlChanged chan struct{} // closed and replaced by SetDeadline
+	closeOnce sync.Once
 
 	// unix sockets: the path to remove on Close (unless disabled).
 	path       string
@@ -130,11 +150,85 @@ func (l *Listener) Accept() (net.Conn, error) {
 	if !l.ok() {
 		return nil, syscall.EINVAL
 	}
-	c, err := l.accept()
-	if err != nil {
+	if err := l.acquireSlot(); err != nil {
 		return nil, opError(opAccept, l.fd.net, nil, l.fd.laddr, err)
 	}
+	c, err := l.accept()
+	if err != nil {
+		l.releaseSlot()
+		if _, ok := err.(*os.SyscallError); ok {
+			l.countAcceptError(err)
+		}
+		return nil, opError(opAccept, l.fd.net, nil, l.fd.laddr, err)
+	}
+	c.cnt, c.slots = l.cnt, l.slots
+	l.countAccept()
 	return c, nil
+}
+
+// init sets up the parts of l common to every backend.
+func (l *Listener) init() *Listener {
+	l.cnt = new(counters)
+	l.done = make(chan struct{})
+	l.dlChanged = make(chan struct{})
+	if l.lc.MaxConns > 0 {
+		l.slots = make(chan struct{}, l.lc.MaxConns)
+	}
+	return l
+}
+
+// acquireSlot waits, if MaxConns connections are open, until one closes,
+// the deadline passes or l is closed.
+func (l *Listener) acquireSlot() error {
+	if l.slots == nil {
+		return nil
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	l.cnt.acceptWaits.Add(1)
+	global.acceptWaits.Add(1)
+	for {
+		l.dlMu.Lock()
+		dl, changed := l.dl, l.dlChanged
+		l.dlMu.Unlock()
+		var expired <-chan time.Time
+		var timer *time.Timer
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return os.ErrDeadlineExceeded
+			}
+			timer = time.NewTimer(d)
+			expired = timer.C
+		}
+		select {
+		case l.slots <- struct{}{}:
+			stopTimer(timer)
+			return nil
+		case <-l.done:
+			stopTimer(timer)
+			return net.ErrClosed
+		case <-expired:
+			return os.ErrDeadlineExceeded
+		case <-changed:
+			stopTimer(timer)
+		}
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+func (l *Listener) releaseSlot() {
+	if l.slots != nil {
+		<-l.slots
+	}
 }
 
 // Close stops listening on the address. Already accepted connections are
@@ -143,6 +237,7 @@ func (l *Listener) Close() error {
 	if !l.ok() {
 		return syscall.EINVAL
 	}
+	l.closeOnce.Do(func() { close(l.done) })
 	l.unlinkOnce.Do(func() {
 		l.unlinkMu.Lock()
 		defer l.unlinkMu.Unlock()
@@ -172,7 +267,15 @@ func (l *Listener) SetDeadline(t time.Time) error {
 	if !l.ok() {
 		return syscall.EINVAL
 	}
-	return l.fd.SetReadDeadline(t)
+	if err := l.fd.SetReadDeadline(t); err != nil {
+		return err
+	}
+	l.dlMu.Lock()
+	l.dl = t
+	close(l.dlChanged)
+	l.dlChanged = make(chan struct{})
+	l.dlMu.Unlock()
+	return nil
 }
 
 // SetUnlinkOnClose sets whether the socket file of a unix listener is

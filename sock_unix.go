@@ -21,6 +21,8 @@ const (
 	errAGAIN       = unix.EAGAIN
 	errINTR        = unix.EINTR
 	errCONNABORTED = unix.ECONNABORTED
+	errMFILE       = unix.EMFILE
+	errNFILE       = unix.ENFILE
 	shutRD, shutWR = unix.SHUT_RD, unix.SHUT_WR
 	maxRW          = 1 << 30 // as internal/poll: larger reads or writes are split
 	sockStream     = unix.SOCK_STREAM

@@ -1,0 +1,116 @@
+package netloop
+
+import (
+	"expvar"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of netloop's counters, for operators. A Listener's
+// Stats covers the connections it accepted; ReadStats covers the process
+// and adds the loops' figures. Counters are atomic and cheap enough to
+// leave on; a snapshot is not taken atomically across fields.
+type Stats struct {
+	OpenConns     int64  // accepted connections not yet closed
+	AcceptedConns uint64 // connections accepted
+	BytesRead     uint64 // bytes returned by Read (and WriteTo)
+	BytesWritten  uint64 // bytes accepted by Write (and ReadFrom)
+	// AcceptWaits counts Accept calls that had to wait because
+	// ListenConfig.MaxConns connections were open.
+	AcceptWaits  uint64
+	AcceptErrors AcceptErrors
+
+	// Process-wide only (zero in a Listener's Stats, and on the
+	// package-net backend):
+	Loops       int    // event loops running
+	LoopEvents  uint64 // readiness events the running loops dispatched
+	LoopWakeups uint64 // times the running loops woke with events
+	// SyscallsAvoided counts Reads that parked at once because the socket
+	// was known to be empty, where package net would first have called
+	// read(2) and got EAGAIN.
+	SyscallsAvoided uint64
+	BuffersInUse    int64 // pooled read buffers holding unread bytes
+}
+
+// AcceptErrors counts failed accepts by kind.
+type AcceptErrors struct {
+	EMFILE uint64 // process out of descriptors
+	ENFILE uint64 // system out of descriptors
+	Other  uint64
+}
+
+// counters are the live values behind Stats.
+type counters struct {
+	open                      atomic.Int64
+	accepted, read, written   atomic.Uint64
+	acceptWaits               atomic.Uint64
+	emfile, enfile, otherErrs atomic.Uint64
+}
+
+// global counts for the whole process.
+var global counters
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		OpenConns:     c.open.Load(),
+		AcceptedConns: c.accepted.Load(),
+		BytesRead:     c.read.Load(),
+		BytesWritten:  c.written.Load(),
+		AcceptWaits:   c.acceptWaits.Load(),
+		AcceptErrors: AcceptErrors{
+			EMFILE: c.emfile.Load(),
+			ENFILE: c.enfile.Load(),
+			Other:  c.otherErrs.Load(),
+		},
+	}
+}
+
+// ReadStats returns the process-wide counters.
+func ReadStats() Stats {
+	s := global.snapshot()
+	backendStats(&s)
+	return s
+}
+
+// Stats returns the counters of the connections l accepted.
+func (l *Listener) Stats() Stats {
+	if !l.ok() {
+		return Stats{}
+	}
+	return l.cnt.snapshot()
+}
+
+// PublishExpvar publishes ReadStats under name in package expvar (and so
+// at /debug/vars when expvar's handler is served). Like expvar.Publish, it
+// panics if name is already in use.
+func PublishExpvar(name string) {
+	expvar.Publish(name, expvar.Func(func() any { return ReadStats() }))
+}
+
+// countAccept records an accepted connection on l and the process.
+func (l *Listener) countAccept() {
+	l.cnt.accepted.Add(1)
+	l.cnt.open.Add(1)
+	global.accepted.Add(1)
+	global.open.Add(1)
+}
+
+// countAcceptError records a failed accept by kind.
+func (l *Listener) countAcceptError(err error) {
+	switch acceptErrorKind(err) {
+	case kindEMFILE:
+		l.cnt.emfile.Add(1)
+		global.emfile.Add(1)
+	case kindENFILE:
+		l.cnt.enfile.Add(1)
+		global.enfile.Add(1)
+	default:
+		l.cnt.otherErrs.Add(1)
+		global.otherErrs.Add(1)
+	}
+}
+
+const (
+	kindOther = iota
+	kindEMFILE
+	kindENFILE
+)
