@@ -1,6 +1,8 @@
 package netloop_test
 
 import (
+	"io"
+	"log"
 	"net"
 	"time"
 
@@ -10,3 +12,5 @@ import (
 func netloopListenConfig(keepAlive time.Duration, ka net.KeepAliveConfig) *netloop.ListenConfig {
 	return &netloop.ListenConfig{KeepAlive: keepAlive, KeepAliveConfig: ka}
 }
+
+func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
