@@ -193,6 +193,11 @@ func (fd *netFD) Write(p []byte) (int, error) {
 		n, err := sysWrite(d.FD(), p[nn:max])
 		nn += n
 		if nn == len(p) {
+			// Done, or a zero-length write that failed (EPIPE after
+			// CloseWrite): package net reports the error of that call.
+			if err != nil && err != errAGAIN {
+				return nn, os.NewSyscallError("write", err)
+			}
 			return nn, nil
 		}
 		switch {
