@@ -20,11 +20,6 @@ import (
 // of the stream.
 type Conn struct {
 	fd *netFD
-
-	// Set by Listener.Accept: the listener's counters, and its MaxConns
-	// tokens (nil without a cap), one of which this Conn holds until Close.
-	cnt   *counters
-	slots chan struct{}
 }
 
 var (
@@ -60,15 +55,15 @@ func (c *Conn) Read(b []byte) (int, error) {
 }
 
 func (c *Conn) countRead(n int) {
-	if n > 0 && c.cnt != nil {
-		c.cnt.read.Add(uint64(n))
+	if n > 0 && c.fd.acct.cnt != nil {
+		c.fd.acct.cnt.read.Add(uint64(n))
 		global.read.Add(uint64(n))
 	}
 }
 
 func (c *Conn) countWritten(n int) {
-	if n > 0 && c.cnt != nil {
-		c.cnt.written.Add(uint64(n))
+	if n > 0 && c.fd.acct.cnt != nil {
+		c.fd.acct.cnt.written.Add(uint64(n))
 		global.written.Add(uint64(n))
 	}
 }
@@ -93,16 +88,7 @@ func (c *Conn) Close() error {
 	if !c.ok() {
 		return syscall.EINVAL
 	}
-	err := c.fd.Close()
-	if err != net.ErrClosed && c.cnt != nil {
-		// The first Close: the connection is gone (whatever close(2) said).
-		c.cnt.open.Add(-1)
-		global.open.Add(-1)
-		if c.slots != nil {
-			<-c.slots
-		}
-	}
-	if err != nil {
+	if err := closeAccounted(c.fd); err != nil {
 		return c.opError(opClose, err)
 	}
 	return nil
@@ -265,6 +251,12 @@ func (c *Conn) File() (f *os.File, err error) {
 // SyscallConn returns a raw network connection. Its Read and Write wait
 // for readiness through netloop's loop, as package net's do through the
 // runtime's poller.
+//
+// A Read with a slice under 4 KiB may have pulled more bytes from the
+// socket than it returned; those are served by the next Reads and are not
+// seen by a RawConn.Read (or by the descriptor of File) that reads the
+// socket itself. Code that mixes the two should read with slices of 4 KiB
+// or more.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	if !c.ok() {
 		return nil, syscall.EINVAL

@@ -19,6 +19,7 @@ import (
 
 // netFD is either an accepted connection or a listener of package net.
 type netFD struct {
+	acct         accounting   // Stats and MaxConns, for accepted connections
 	c            net.Conn     // accepted connections
 	ln           net.Listener // listeners
 	net          string

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -48,10 +49,15 @@ func acceptErrorKind(err error) int {
 
 // netFD is one socket driven by the loop.
 type netFD struct {
+	acct         accounting // Stats and MaxConns, for accepted connections
 	d            *loop.Desc
 	net          string // "tcp", "tcp4", "tcp6", "unix" or "unixpacket"
 	laddr, raddr net.Addr
-	stream       bool // SOCK_STREAM: a short read means drained; Reads may coalesce
+	stream       bool // SOCK_STREAM: Reads may coalesce
+	// tcp: a short read means the socket was empty (see
+	// loop.Desc.SetReadDrained for when it does not); unix streams stop
+	// reads short at messages carrying descriptors or credentials.
+	tcp bool
 
 	// Guarded by the read lock of d (and owned by Close once d is idle):
 	// unread bytes pulled into a pooled buffer are rbuf.B[roff:].
@@ -64,7 +70,13 @@ func newFD(sysfd int, network string, laddr, raddr net.Addr, sotype, loops int) 
 	if err != nil {
 		return nil, err
 	}
-	return &netFD{d: d, net: network, laddr: laddr, raddr: raddr, stream: sotype == sockStream}, nil
+	_, tcp := laddr.(*net.TCPAddr)
+	fd := &netFD{d: d, net: network, laddr: laddr, raddr: raddr, stream: sotype == sockStream,
+		tcp: tcp && loop.ShortReadProvesEmpty}
+	// As package net does, close a socket whose owner dropped it without
+	// Close; methods keep fd alive while they run (runtime.KeepAlive).
+	runtime.SetFinalizer(fd, (*netFD).finalize)
+	return fd, nil
 }
 
 // name is what package net names the *os.File of File.
@@ -80,6 +92,7 @@ func (fd *netFD) name() string {
 }
 
 func (fd *netFD) Read(p []byte) (int, error) {
+	defer runtime.KeepAlive(fd)
 	d := fd.d
 	if !d.Incref() {
 		return 0, net.ErrClosed
@@ -140,7 +153,7 @@ func (fd *netFD) Read(p []byte) (int, error) {
 			fd.putIf(b)
 			return 0, io.EOF
 		}
-		if fd.stream && n < len(buf) {
+		if fd.tcp && n < len(buf) {
 			d.SetReadDrained(seq, false)
 		}
 		if b == nil {
@@ -173,6 +186,7 @@ func (fd *netFD) releaseBuf() {
 }
 
 func (fd *netFD) Write(p []byte) (int, error) {
+	defer runtime.KeepAlive(fd)
 	d := fd.d
 	if !d.Incref() {
 		return 0, net.ErrClosed
@@ -219,14 +233,23 @@ func (fd *netFD) Write(p []byte) (int, error) {
 // Close closes the socket once no operation is inside a syscall on it;
 // operations still parked fail with net.ErrClosed.
 func (fd *netFD) Close() error {
+	runtime.SetFinalizer(fd, nil)
 	return fd.d.Close(func(sysfd int) error {
-		fd.releaseBuf()
+		if fd.rbuf != nil {
+			// Unread bytes were pulled out of the kernel's queue: close
+			// as the kernel would with them still queued, with a reset.
+			setLinger(sysfd, 0)
+			fd.releaseBuf()
+		}
 		return sysClose(sysfd)
 	})
 }
 
+func (fd *netFD) finalize() { closeAccounted(fd) }
+
 // control runs f with the descriptor held open.
 func (fd *netFD) control(f func(sysfd int) error) error {
+	defer runtime.KeepAlive(fd)
 	if !fd.d.Incref() {
 		return net.ErrClosed
 	}
@@ -310,9 +333,20 @@ func (fd *netFD) syscallConn() syscall.RawConn { return &rawConn{fd: fd} }
 
 func (fd *netFD) listenerSyscallConn() syscall.RawConn { return &rawListener{rawConn{fd: fd}} }
 
-func (fd *netFD) SetDeadline(t time.Time) error      { return fd.d.SetDeadline(t) }
-func (fd *netFD) SetReadDeadline(t time.Time) error  { return fd.d.SetReadDeadline(t) }
-func (fd *netFD) SetWriteDeadline(t time.Time) error { return fd.d.SetWriteDeadline(t) }
+func (fd *netFD) SetDeadline(t time.Time) error {
+	defer runtime.KeepAlive(fd)
+	return fd.d.SetDeadline(t)
+}
+
+func (fd *netFD) SetReadDeadline(t time.Time) error {
+	defer runtime.KeepAlive(fd)
+	return fd.d.SetReadDeadline(t)
+}
+
+func (fd *netFD) SetWriteDeadline(t time.Time) error {
+	defer runtime.KeepAlive(fd)
+	return fd.d.SetWriteDeadline(t)
+}
 
 // dup returns a duplicate of the socket as an *os.File, as package net's
 // File does (the duplicate is independent of netloop).
@@ -331,6 +365,7 @@ func (fd *netFD) dup() (*os.File, error) {
 // rawRead is syscall.RawConn.Read: f runs with the read lock held until it
 // reports done; between calls the goroutine parks until the next read event.
 func (fd *netFD) rawRead(f func(uintptr) bool) error {
+	defer runtime.KeepAlive(fd)
 	d := fd.d
 	if !d.Incref() {
 		return net.ErrClosed
@@ -354,6 +389,7 @@ func (fd *netFD) rawRead(f func(uintptr) bool) error {
 
 // rawWrite is rawRead for the write direction.
 func (fd *netFD) rawWrite(f func(uintptr) bool) error {
+	defer runtime.KeepAlive(fd)
 	d := fd.d
 	if !d.Incref() {
 		return net.ErrClosed

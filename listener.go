@@ -161,7 +161,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		return nil, opError(opAccept, l.fd.net, nil, l.fd.laddr, err)
 	}
-	c.cnt, c.slots = l.cnt, l.slots
+	c.fd.acct = accounting{cnt: l.cnt, slots: l.slots}
 	l.countAccept()
 	return c, nil
 }

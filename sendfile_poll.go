@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 )
 
@@ -49,6 +50,7 @@ func (fd *netFD) sendFile(r io.Reader) (written int64, err error, handled bool) 
 }
 
 func (fd *netFD) sendFileFrom(src int, size int64) (written int64, err error, handled bool) {
+	defer runtime.KeepAlive(fd)
 	d := fd.d
 	if !d.Incref() {
 		return 0, net.ErrClosed, false

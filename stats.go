@@ -2,6 +2,7 @@ package netloop
 
 import (
 	"expvar"
+	"net"
 	"sync/atomic"
 )
 
@@ -84,6 +85,27 @@ func (l *Listener) Stats() Stats {
 // panics if name is already in use.
 func PublishExpvar(name string) {
 	expvar.Publish(name, expvar.Func(func() any { return ReadStats() }))
+}
+
+// accounting ties an accepted connection to its listener's counters and
+// MaxConns tokens (one of which it holds until closed).
+type accounting struct {
+	cnt   *counters
+	slots chan struct{}
+}
+
+// closeAccounted closes fd and, on its first close, gives back what it
+// holds in the accounting.
+func closeAccounted(fd *netFD) error {
+	err := fd.Close()
+	if err != net.ErrClosed && fd.acct.cnt != nil {
+		fd.acct.cnt.open.Add(-1)
+		global.open.Add(-1)
+		if fd.acct.slots != nil {
+			<-fd.acct.slots
+		}
+	}
+	return err
 }
 
 // countAccept records an accepted connection on l and the process.

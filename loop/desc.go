@@ -56,12 +56,17 @@ const (
 // Readiness: the loop advances seq on every event for this direction. A
 // goroutine concludes "nothing to do until the next event" only for the seq
 // value it loaded before its syscall: if an event arrived during the
-// syscall, seq moved and the conclusion is void (invariant 2). hup is sticky.
+// syscall, seq moved and the conclusion is void (invariant 2). seq is 64
+// bits wide so that it cannot wrap back onto a remembered value.
+//
+// hup is sticky: once a hang-up, an error or (read side) urgent data has
+// been seen, a short read no longer proves the socket empty, because the
+// kernel may stop a read short with more queued and raise no new edge.
 type dir struct {
 	mu sync.Mutex // serialises operations in this direction
 
-	seq    atomic.Uint32 // advanced by the loop
-	hup    atomic.Bool   // sticky: peer hang-up or error seen
+	seq    atomic.Uint64 // advanced by the loop
+	hup    atomic.Bool   // sticky: hang-up, error or urgent data seen
 	parked atomic.Bool   // a goroutine is (about to be) blocked on wake
 	wake   chan struct{} // capacity 1; a token means "look again"
 
@@ -72,7 +77,7 @@ type dir struct {
 	// Guarded by mu.
 	timer      *time.Timer // reused for waits with a deadline
 	drained    bool        // the direction was found empty at drainedSeq
-	drainedSeq uint32
+	drainedSeq uint64
 }
 
 func newDesc(fd int, gen uint32, lp *Loop) *Desc {
@@ -160,19 +165,22 @@ func (d *Desc) check(dr *dir) error {
 }
 
 // ReadSeq returns the read sequence, to be loaded before a syscall.
-func (d *Desc) ReadSeq() uint32 { return d.r.seq.Load() }
+func (d *Desc) ReadSeq() uint64 { return d.r.seq.Load() }
 
 // WriteSeq returns the write sequence.
-func (d *Desc) WriteSeq() uint32 { return d.w.seq.Load() }
+func (d *Desc) WriteSeq() uint64 { return d.w.seq.Load() }
 
 // ReadHup reports whether the peer's hang-up (or an error) has been seen.
 func (d *Desc) ReadHup() bool { return d.r.hup.Load() }
 
 // SetReadDrained records that a read syscall started at seq found the
-// socket empty. certain is true for EAGAIN; false for a short read on a
+// socket empty. certain is true for EAGAIN; false for a short read on a TCP
 // stream, which proves nothing once the peer has hung up (data and FIN can
-// arrive as one edge). Call with the read lock held.
-func (d *Desc) SetReadDrained(seq uint32, certain bool) {
+// arrive as one edge) or urgent data was seen (a read stops at the urgent
+// mark). Callers must not report short reads of unix sockets at all: those
+// stop at every message carrying SCM_RIGHTS or credentials. Call with the
+// read lock held.
+func (d *Desc) SetReadDrained(seq uint64, certain bool) {
 	if !certain && d.r.hup.Load() {
 		return
 	}
@@ -181,19 +189,19 @@ func (d *Desc) SetReadDrained(seq uint32, certain bool) {
 
 // ReadDrained reports whether the socket is known to be empty at seq, so
 // that a read syscall would only return EAGAIN. Call with the read lock held.
-func (d *Desc) ReadDrained(seq uint32) bool {
+func (d *Desc) ReadDrained(seq uint64) bool {
 	return d.r.drained && d.r.drainedSeq == seq
 }
 
 // WaitRead parks until a read event newer than seq, the read deadline, or
 // Close. It returns nil when the caller should retry its syscall. Call with
 // the read lock held.
-func (d *Desc) WaitRead(seq uint32) error { return d.wait(&d.r, seq) }
+func (d *Desc) WaitRead(seq uint64) error { return d.wait(&d.r, seq) }
 
 // WaitWrite is WaitRead for the write direction.
-func (d *Desc) WaitWrite(seq uint32) error { return d.wait(&d.w, seq) }
+func (d *Desc) WaitWrite(seq uint64) error { return d.wait(&d.w, seq) }
 
-func (d *Desc) wait(dr *dir, seq uint32) error {
+func (d *Desc) wait(dr *dir, seq uint64) error {
 	for {
 		if err := d.check(dr); err != nil {
 			return err

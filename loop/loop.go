@@ -41,6 +41,11 @@ var (
 // one per GOMAXPROCS at the time the group grows.
 func DefaultLoops() int { return runtime.GOMAXPROCS(0) }
 
+// ShortReadProvesEmpty reports whether the poller reports everything that
+// can stop a TCP read short with data still queued (hang-up, urgent data),
+// so that a short read without such a report proves the socket empty.
+const ShortReadProvesEmpty = poll.ShortReadProvesEmpty
+
 // batchSize is how many events one non-blocking wait fetches.
 const batchSize = 128
 
@@ -161,7 +166,7 @@ func dispatch(ev *poll.Event) {
 	if d == nil || (poll.HasTags && d.gen != ev.Tag) {
 		return
 	}
-	if ev.Flags&(poll.ReadHup|poll.Hup) != 0 {
+	if ev.Flags&(poll.ReadHup|poll.Hup|poll.Urgent) != 0 {
 		d.r.hup.Store(true)
 	}
 	if ev.Flags&poll.Hup != 0 {

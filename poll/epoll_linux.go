@@ -9,6 +9,10 @@ import (
 // HasTags reports whether Events carry the tag given to Add.
 const HasTags = true
 
+// ShortReadProvesEmpty reports whether a short read of a TCP socket, with
+// no hang-up or urgent data reported, proves its receive queue empty.
+const ShortReadProvesEmpty = true
+
 // Poller is an epoll instance.
 type Poller struct {
 	fd int
@@ -37,13 +41,14 @@ func Open() (*Poller, error) {
 // FD returns the epoll descriptor.
 func (p *Poller) FD() int { return p.fd }
 
-// Add registers fd for edge-triggered read, write and hang-up events. The
+// Add registers fd for edge-triggered read, urgent-data, write and hang-up
+// events. The
 // tag travels in the event's Pad field (set and read by name: the layout of
 // unix.EpollEvent differs between amd64 and arm64); no Go pointer is ever
 // stored in epoll_data.
 func (p *Poller) Add(fd int, tag uint32) error {
 	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Events: unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     int32(fd),
 		Pad:    int32(tag),
 	}
@@ -89,8 +94,11 @@ func (p *Poller) Wait(evs []Event) (int, error) {
 // must retry its syscall to learn what happened.
 func translate(e uint32) uint32 {
 	var f uint32
-	if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
+	if e&unix.EPOLLIN != 0 {
 		f |= Readable
+	}
+	if e&unix.EPOLLPRI != 0 {
+		f |= Urgent | Readable
 	}
 	if e&unix.EPOLLOUT != 0 {
 		f |= Writable

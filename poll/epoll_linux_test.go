@@ -13,6 +13,7 @@ func TestEpollTranslation(t *testing.T) {
 		want uint32
 	}{
 		{name: "in", ev: unix.EPOLLIN, want: Readable},
+		{name: "urgent data", ev: unix.EPOLLIN | unix.EPOLLPRI, want: Readable | Urgent},
 		{name: "out", ev: unix.EPOLLOUT, want: Writable},
 		{name: "data and FIN in one edge", ev: unix.EPOLLIN | unix.EPOLLRDHUP, want: Readable | ReadHup},
 		{name: "rdhup alone", ev: unix.EPOLLRDHUP, want: Readable | ReadHup},

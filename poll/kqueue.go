@@ -40,6 +40,11 @@ import (
 // HasTags reports whether Events carry the tag given to Add.
 const HasTags = false
 
+// ShortReadProvesEmpty is false here: the BSDs report urgent data
+// differently (EV_OOBAND on macOS only), and this backend cannot be run on
+// the machines it is developed on, so readers trust only EAGAIN.
+const ShortReadProvesEmpty = false
+
 // Poller is a kqueue.
 type Poller struct {
 	fd  int

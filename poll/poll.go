@@ -54,4 +54,8 @@ const (
 	// operation must try its syscall to learn the error. Sticky for both
 	// directions.
 	Hup
+	// Urgent: TCP urgent (out-of-band) data arrived. A read stops short at
+	// the urgent mark with more data queued and no further edge, so once
+	// seen, a short read no longer proves the socket empty. Sticky.
+	Urgent
 )
