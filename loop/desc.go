@@ -283,7 +283,12 @@ func (d *Desc) setDeadline(t time.Time, r, w bool) error {
 	defer d.Decref()
 	v := int64(0)
 	if !t.IsZero() {
-		if until := time.Until(t); until <= 0 {
+		// A time before the process started is past without reading the
+		// clock: net/http aborts its background read with time.Unix(1, 0)
+		// after every request.
+		if t.Before(epoch) {
+			v = -1
+		} else if until := time.Until(t); until <= 0 {
 			v = -1
 		} else {
 			v = mono() + int64(until)
