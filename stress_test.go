@@ -19,6 +19,20 @@ import (
 	"go.uber.org/goleak"
 )
 
+// stressFor is how long the stress tests repeat their rounds: once by
+// default, or for NETLOOP_STRESS (a duration, e.g. 10m) for the long
+// version:
+//
+//	NETLOOP_STRESS=10m go test -race -run 'Race|Concurrent' -timeout 0 .
+func stressFor(t *testing.T) time.Time {
+	d, err := time.ParseDuration(os.Getenv("NETLOOP_STRESS"))
+	if err != nil || d <= 0 {
+		return time.Time{}
+	}
+	t.Logf("repeating rounds for %v", d)
+	return time.Now().Add(d)
+}
+
 func TestMain(m *testing.M) {
 	// Every goroutine started by the tests, netloop's loops included, must
 	// be gone when they finish.
@@ -52,11 +66,22 @@ func checkPattern(b []byte, id uint64, off int64) error {
 // descriptor numbers are reused constantly, and checks that no byte ever
 // reaches another connection.
 func TestCloseRaceNoCrossTalk(t *testing.T) {
+	until := stressFor(t)
+	for round := 0; round == 0 || time.Now().Before(until); round++ {
+		closeRaceRound(t)
+	}
+}
+
+func closeRaceRound(t *testing.T) {
 	conns, workers := 3000, 8
 	if testing.Short() {
 		conns = 600
 	}
-	ln := listen(t, impls[1], "tcp4")
+	ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	defer watchdog(t, 120*time.Second, "close race")()
 
 	var mismatch atomic.Value
@@ -191,8 +216,9 @@ func TestAcceptCloseRace(t *testing.T) {
 	if testing.Short() {
 		rounds = 200
 	}
-	defer watchdog(t, 120*time.Second, "accept race")()
-	for i := 0; i < rounds; i++ {
+	until := stressFor(t)
+	defer watchdog(t, 120*time.Second+time.Until(until), "accept race")()
+	for i := 0; i < rounds || time.Now().Before(until); i++ {
 		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -232,8 +258,9 @@ func TestConcurrentOpsAndClose(t *testing.T) {
 		rounds = 100
 	}
 	ln := listen(t, impls[1], "tcp4")
-	defer watchdog(t, 120*time.Second, "concurrent ops")()
-	for i := 0; i < rounds; i++ {
+	until := stressFor(t)
+	defer watchdog(t, 120*time.Second+time.Until(until), "concurrent ops")()
+	for i := 0; i < rounds || time.Now().Before(until); i++ {
 		s, c := pipe(t, ln)
 		go io.Copy(io.Discard, c)
 		var wg sync.WaitGroup
