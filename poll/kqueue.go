@@ -32,6 +32,12 @@ import (
 //     retries a syscall and parks again on EAGAIN. The one lasting effect,
 //     a stale EV_EOF marking the new socket as hung up, only disables the
 //     short-read shortcut for that socket (reads then always try read(2)).
+//   - Invariants 3 to 5 (Close wakes everyone, deadlines, nothing lost)
+//     live above the poller, in package loop and the root package, and
+//     are the same code for both backends. The one input they take from
+//     here is readiness, which EV_CLEAR delivers as epoll's EPOLLET does;
+//     and since urgent data is not reported here, readers on this backend
+//     trust only EAGAIN, never a short read (ShortReadProvesEmpty).
 //   - The loop is woken by the Go runtime, which watches the kqueue
 //     descriptor itself (a kqueue is readable while events are pending), so
 //     no EVFILT_USER event or pipe is needed; closing the descriptor's
