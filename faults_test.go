@@ -144,6 +144,8 @@ func TestSlowloris(t *testing.T) {
 	if testing.Short() {
 		loris, duration = 500, 2*time.Second
 	}
+	p99 := func(d []time.Duration) time.Duration { return d[len(d)*99/100] }
+	under := map[string]time.Duration{}
 	forEach(t, func(t *testing.T, im impl) {
 		defer watchdog(t, 90*time.Second, "slowloris")()
 		addr := faultServer(t, im)
@@ -184,17 +186,20 @@ func TestSlowloris(t *testing.T) {
 			}
 		}()
 		time.Sleep(duration / 2)
-		under := latencies(t, addr, 300)
+		lat := latencies(t, addr, 300)
 		time.Sleep(duration / 2)
 		close(stop)
 		wg.Wait()
-		p99 := func(d []time.Duration) time.Duration { return d[len(d)*99/100] }
+		under[im.name] = p99(lat)
 		t.Logf("%d loris, %d bytes trickled; p50/p99 alone %v/%v, under loris %v/%v", loris, trickled.Load(),
-			baseline[len(baseline)/2], p99(baseline), under[len(under)/2], p99(under))
-		if p99(under) > 100*time.Millisecond && p99(under) > 10*p99(baseline) {
-			t.Errorf("p99 under slow-loris %v, alone %v", p99(under), p99(baseline))
-		}
+			baseline[len(baseline)/2], p99(baseline), lat[len(lat)/2], p99(lat))
 	})
+	// The usual latency is package net's under the same load, on the same
+	// machine, in the same run (absolute figures swing with -race and a
+	// shared host): netloop must keep within it, and within reason.
+	if nl, std := under["netloop"], under["net"]; nl > 3*std+50*time.Millisecond || nl > time.Second {
+		t.Errorf("p99 under slow-loris: netloop %v, net %v", nl, std)
+	}
 }
 
 // latencies runs n GETs on one keep-alive connection and returns their

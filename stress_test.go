@@ -33,6 +33,14 @@ func stressFor(t *testing.T) time.Time {
 	return time.Now().Add(d)
 }
 
+// stressLeft is the time left until a stressFor deadline (0 without one).
+func stressLeft(until time.Time) time.Duration {
+	if until.IsZero() {
+		return 0
+	}
+	return time.Until(until)
+}
+
 func TestMain(m *testing.M) {
 	// Every goroutine started by the tests, netloop's loops included, must
 	// be gone when they finish.
@@ -217,7 +225,7 @@ func TestAcceptCloseRace(t *testing.T) {
 		rounds = 200
 	}
 	until := stressFor(t)
-	defer watchdog(t, 120*time.Second+time.Until(until), "accept race")()
+	defer watchdog(t, 120*time.Second+stressLeft(until), "accept race")()
 	for i := 0; i < rounds || time.Now().Before(until); i++ {
 		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
@@ -259,7 +267,7 @@ func TestConcurrentOpsAndClose(t *testing.T) {
 	}
 	ln := listen(t, impls[1], "tcp4")
 	until := stressFor(t)
-	defer watchdog(t, 120*time.Second+time.Until(until), "concurrent ops")()
+	defer watchdog(t, 120*time.Second+stressLeft(until), "concurrent ops")()
 	for i := 0; i < rounds || time.Now().Before(until); i++ {
 		s, c := pipe(t, ln)
 		go io.Copy(io.Discard, c)

@@ -153,6 +153,12 @@ func (lp *Loop) run(rc interface {
 				// new edge, so parking cannot miss it.
 				return false
 			}
+			// A full batch: let the goroutines just woken run before the
+			// next one, as the runtime's own poller does, so that a burst
+			// on thousands of connections (slow-loris) does not queue
+			// every one of them ahead of a connection whose event comes
+			// later.
+			runtime.Gosched()
 		}
 	})
 }
