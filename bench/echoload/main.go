@@ -1,0 +1,159 @@
+// Command echoload is bench/load.sh's TCP ping-pong load generator: -c
+// connections (all opened before the clock starts) each write a -size byte
+// message, read it back whole, check it, and repeat until -d has passed.
+// It prints one line of key=value pairs:
+//
+//	msgs=N msgs_per_s=F p50_us=F p99_us=F conns=N conn_errors=N bad_echo=N
+//
+// Only round trips completed inside the window are counted. Latencies go to a
+// log-linear histogram (32 buckets per power of two, ~3 % wide; the lower
+// bound of the bucket is reported).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"math/bits"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "echo server address (loopback only)")
+	conns := flag.Int("c", 50, "connections")
+	size := flag.Int("size", 512, "message size in bytes")
+	dur := flag.Duration("d", 10*time.Second, "measured duration (at most 10m)")
+	flag.Parse()
+	*dur = min(*dur, 10*time.Minute)
+	host, _, err := net.SplitHostPort(*addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		fail("-addr must be a loopback IP:port")
+	}
+	if *conns < 1 || *size < 1 {
+		fail("-c and -size must be positive")
+	}
+
+	cs := make([]net.Conn, 0, *conns)
+	connErrors := 0
+	for range *conns {
+		c, err := net.DialTimeout("tcp", *addr, 5*time.Second)
+		if err != nil {
+			connErrors++
+			continue
+		}
+		cs = append(cs, c)
+	}
+	if len(cs) == 0 {
+		fail("no connection could be opened")
+	}
+
+	msg := bytes.Repeat([]byte("0123456789abcdef"), *size/16+1)[:*size]
+	start := time.Now()
+	end := start.Add(*dur)
+	hists := make([]hist, len(cs))
+	bad := make([]int, len(cs))
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			c.SetDeadline(end.Add(5 * time.Second)) // nothing outlives the run by much
+			buf := make([]byte, len(msg))
+			for {
+				t0 := time.Now()
+				if !t0.Before(end) {
+					return
+				}
+				if _, err := c.Write(msg); err != nil {
+					bad[i]++
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					bad[i]++
+					return
+				}
+				t1 := time.Now()
+				if !bytes.Equal(buf, msg) {
+					bad[i]++
+					return
+				}
+				if t1.Before(end) {
+					hists[i].add(t1.Sub(t0))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	var total hist
+	badTotal := 0
+	for i := range hists {
+		total.merge(&hists[i])
+		badTotal += bad[i]
+	}
+	fmt.Printf("msgs=%d msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f conns=%d conn_errors=%d bad_echo=%d\n",
+		total.n, float64(total.n)/dur.Seconds(), total.quantile(0.50), total.quantile(0.99),
+		len(cs), connErrors, badTotal)
+}
+
+func fail(msg string) {
+	fmt.Fprintln(os.Stderr, "echoload:", msg)
+	os.Exit(1)
+}
+
+const sub = 5 // 1<<sub buckets per power of two
+
+// hist counts durations in nanoseconds: values below 2<<sub exactly, above
+// that by their top sub+1 bits.
+type hist struct {
+	n      uint64
+	counts [(64 + 2) << sub]uint64
+}
+
+func bucket(ns uint64) int {
+	if ns < 2<<sub {
+		return int(ns)
+	}
+	e := bits.Len64(ns) - (sub + 1) // ns>>e is in [1<<sub, 2<<sub)
+	return (e+1)<<sub + int(ns>>uint(e)) - 1<<sub
+}
+
+func lowerBound(i int) float64 { // inverse of bucket, in ns
+	if i < 2<<sub {
+		return float64(i)
+	}
+	e := i>>sub - 1
+	return float64(uint64(i&(1<<sub-1)+1<<sub) << uint(e))
+}
+
+func (h *hist) add(d time.Duration) {
+	h.n++
+	h.counts[bucket(uint64(max(d, 0)))]++
+}
+
+func (h *hist) merge(o *hist) {
+	h.n += o.n
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+}
+
+func (h *hist) quantile(q float64) float64 { // microseconds
+	if h.n == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(h.n-1)) + 1
+	var seen uint64
+	for i, c := range h.counts {
+		seen += c
+		if seen >= rank {
+			return lowerBound(i) / 1e3
+		}
+	}
+	return 0
+}

@@ -1,0 +1,122 @@
+// Command server is the server under test of bench/load.sh: the same
+// workload on package net (-impl std) or on netloop (-impl netloop).
+//
+//	-mode http: net/http on the listener; GET / -> "hello world" (11 bytes),
+//	            GET /big -> 64 KiB. HTTP/1.1 and HTTP/2 with prior knowledge
+//	            (h2c, http.Server.Protocols with SetUnencryptedHTTP2).
+//	-mode echo: raw TCP echo, one goroutine per connection with a 4 KiB
+//	            read/write loop.
+//
+// It prints "listening on ADDR" once it accepts connections (with -addr
+// 127.0.0.1:0 ADDR names the port the kernel chose) and exits on SIGTERM or
+// SIGINT, printing netloop.ReadStats() to stderr first when -impl is netloop.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/netloop/netloop"
+)
+
+var (
+	hello = []byte("hello world")
+	big   = make([]byte, 64<<10)
+)
+
+func main() {
+	impl := flag.String("impl", "std", "std | netloop")
+	mode := flag.String("mode", "http", "http | echo")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address (keep it on loopback)")
+	loops := flag.Int("loops", 0, "netloop event loops (ListenConfig.Loops; 0: GOMAXPROCS)")
+	flag.Parse()
+	for i := range big {
+		big[i] = 'x'
+	}
+
+	var ln net.Listener
+	var err error
+	switch *impl {
+	case "std":
+		ln, err = net.Listen("tcp", *addr)
+	case "netloop":
+		lc := netloop.ListenConfig{Loops: *loops}
+		ln, err = lc.Listen(context.Background(), "tcp", *addr)
+	default:
+		err = fmt.Errorf("unknown -impl %q (want std or netloop)", *impl)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		if *impl == "netloop" {
+			fmt.Fprintf(os.Stderr, "netloop stats: %+v\n", netloop.ReadStats())
+		}
+		os.Exit(0)
+	}()
+
+	switch *mode {
+	case "http":
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		srv := &http.Server{Handler: handler(), Protocols: &protocols}
+		fmt.Printf("listening on %s\n", ln.Addr())
+		err = srv.Serve(ln)
+	case "echo":
+		fmt.Printf("listening on %s\n", ln.Addr())
+		err = serveEcho(ln)
+	default:
+		err = fmt.Errorf("unknown -mode %q (want http or echo)", *mode)
+	}
+	log.Fatal(err)
+}
+
+func handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(hello)
+	})
+	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write(big)
+	})
+	return mux
+}
+
+// serveEcho runs one goroutine per connection with a 4 KiB read/write loop.
+func serveEcho(ln net.Listener) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, werr := c.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
