@@ -32,6 +32,9 @@ var syscallsAvoided atomic.Uint64
 func backendStats(s *Stats) {
 	ls := loop.ReadStats()
 	s.Loops, s.LoopEvents, s.LoopWakeups = ls.Loops, ls.Events, ls.Batches
+	for _, l := range ls.PerLoop {
+		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches})
+	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
 	s.BuffersInUse = bufpool.InUse()
 }

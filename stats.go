@@ -25,11 +25,19 @@ type Stats struct {
 	Loops       int    // event loops running
 	LoopEvents  uint64 // readiness events the running loops dispatched
 	LoopWakeups uint64 // times the running loops woke with events
+	// PerLoop breaks LoopEvents and LoopWakeups down by loop.
+	PerLoop []LoopStats
 	// SyscallsAvoided counts Reads that parked at once because the socket
 	// was known to be empty, where package net would first have called
 	// read(2) and got EAGAIN.
 	SyscallsAvoided uint64
 	BuffersInUse    int64 // pooled read buffers holding unread bytes
+}
+
+// LoopStats are one event loop's counters.
+type LoopStats struct {
+	Events  uint64 // readiness events dispatched
+	Wakeups uint64 // times the loop woke with events
 }
 
 // AcceptErrors counts failed accepts by kind.

@@ -70,6 +70,13 @@ func TestStatsKnownWorkload(t *testing.T) {
 		if after.Loops == 0 || after.LoopEvents <= before.LoopEvents || after.LoopWakeups == 0 {
 			t.Errorf("loop figures did not move: before %+v after %+v", before, after)
 		}
+		var sum uint64
+		for _, l := range after.PerLoop {
+			sum += l.Events
+		}
+		if len(after.PerLoop) != after.Loops || sum != after.LoopEvents {
+			t.Errorf("per-loop figures %+v do not add up to %d events over %d loops", after.PerLoop, after.LoopEvents, after.Loops)
+		}
 		if after.SyscallsAvoided <= before.SyscallsAvoided {
 			t.Errorf("no read parked without a syscall: before %d after %d", before.SyscallsAvoided, after.SyscallsAvoided)
 		}

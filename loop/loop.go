@@ -192,6 +192,13 @@ type Stats struct {
 	Users   int    // registered descriptors
 	Events  uint64 // events dispatched by the running group
 	Batches uint64 // times its loops woke with events
+	// PerLoop holds Events and Batches of each running loop, in order.
+	PerLoop []LoopStats
+}
+
+// LoopStats are one loop's counters.
+type LoopStats struct {
+	Events, Batches uint64
 }
 
 // ReadStats returns the group's current counters.
@@ -202,8 +209,10 @@ func ReadStats() Stats {
 	if cur != nil {
 		s.Loops = len(cur.loops)
 		for _, lp := range cur.loops {
-			s.Events += lp.events.Load()
-			s.Batches += lp.batches.Load()
+			ls := LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load()}
+			s.PerLoop = append(s.PerLoop, ls)
+			s.Events += ls.Events
+			s.Batches += ls.Batches
 		}
 	}
 	return s
