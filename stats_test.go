@@ -3,16 +3,20 @@ package netloop_test
 import (
 	"errors"
 	"expvar"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/netloop/netloop"
 )
+
+var publishes atomic.Int32
 
 func TestStatsKnownWorkload(t *testing.T) {
 	defer watchdog(t, 20*time.Second, "stats")()
@@ -81,8 +85,10 @@ func TestStatsKnownWorkload(t *testing.T) {
 			t.Errorf("no read parked without a syscall: before %d after %d", before.SyscallsAvoided, after.SyscallsAvoided)
 		}
 	}
-	netloop.PublishExpvar("netloop_test_stats")
-	if v := expvar.Get("netloop_test_stats"); v == nil || !strings.Contains(v.String(), `"AcceptedConns"`) {
+	// expvar names are process-wide and final: one per run (-count).
+	name := fmt.Sprintf("netloop_test_stats_%d", publishes.Add(1))
+	netloop.PublishExpvar(name)
+	if v := expvar.Get(name); v == nil || !strings.Contains(v.String(), `"AcceptedConns"`) {
 		t.Errorf("expvar: %v", v)
 	}
 }
