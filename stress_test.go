@@ -1,12 +1,14 @@
 package netloop_test
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -357,4 +359,52 @@ func pipeNoCleanup(t *testing.T, ln net.Listener) (server, client net.Conn) {
 		t.Fatal("accept failed")
 	}
 	return server, client
+}
+
+// TestIdleConnsHoldNothing (invariant 7): idle keep-alive connections of
+// an http.Server on netloop hold no pooled buffer and add no goroutine of
+// netloop's own, whatever pipelined bytes passed through the coalescing
+// path on the way.
+func TestIdleConnsHoldNothing(t *testing.T) {
+	if !netloop.Native() {
+		t.Skip("package-net backend")
+	}
+	defer watchdog(t, 30*time.Second, "idle")()
+	ts := start(t, impls[1], echoHandler)
+	const clients = 40
+	var conns []net.Conn
+	for i := 0; i < clients; i++ {
+		c, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+		// Two pipelined requests in one write, then read both answers.
+		fmt.Fprintf(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+		br := bufio.NewReader(c)
+		for j := 0; j < 2; j++ {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the server parks every connection
+	if n := netloop.BuffersInUse(); n != 0 {
+		t.Errorf("%d pooled buffers held by %d idle connections", n, clients)
+	}
+	// Goroutines: net/http's one per connection, and nothing of netloop's
+	// beyond its loops.
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	if n := strings.Count(stacks, "github.com/netloop/netloop.(*netFD)") - strings.Count(stacks, "net/http.(*conn).serve"); n > 0 {
+		t.Errorf("%d netloop goroutines beyond net/http's own per connection", n)
+	}
+	loops, _ := netloop.LoopsRunning()
+	if got := strings.Count(stacks, "netloop/loop.(*Loop).run("); got != loops {
+		t.Errorf("%d loop goroutines for %d loops", got, loops)
+	}
 }
