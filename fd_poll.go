@@ -57,10 +57,11 @@ type netFD struct {
 	net          string // "tcp", "tcp4", "tcp6", "unix" or "unixpacket"
 	laddr, raddr net.Addr
 	stream       bool // SOCK_STREAM: Reads may coalesce
-	// tcp: a short read means the socket was empty (see
-	// loop.Desc.SetReadDrained for when it does not); unix streams stop
-	// reads short at messages carrying descriptors or credentials.
-	tcp bool
+	// shortReadDrains: a short read means the socket was empty. True for
+	// TCP where the poller reports everything that can stop a read short
+	// (see loop.Desc.SetReadDrained); never for unix streams, whose reads
+	// stop at messages carrying descriptors or credentials.
+	shortReadDrains bool
 
 	// Guarded by the read lock of d (and owned by Close once d is idle):
 	// unread bytes pulled into a pooled buffer are rbuf.B[roff:].
@@ -75,7 +76,7 @@ func newFD(sysfd int, network string, laddr, raddr net.Addr, sotype, loops int) 
 	}
 	_, tcp := laddr.(*net.TCPAddr)
 	fd := &netFD{d: d, net: network, laddr: laddr, raddr: raddr, stream: sotype == sockStream,
-		tcp: tcp && loop.ShortReadProvesEmpty}
+		shortReadDrains: tcp && loop.ShortReadProvesEmpty}
 	// As package net does, close a socket whose owner dropped it without
 	// Close; methods keep fd alive while they run (runtime.KeepAlive).
 	runtime.SetFinalizer(fd, (*netFD).finalize)
@@ -156,7 +157,7 @@ func (fd *netFD) Read(p []byte) (int, error) {
 			fd.putIf(b)
 			return 0, io.EOF
 		}
-		if fd.tcp && n < len(buf) {
+		if fd.shortReadDrains && n < len(buf) {
 			d.SetReadDrained(seq, false)
 		}
 		if b == nil {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/netloop/netloop/poll"
 )
@@ -125,9 +126,7 @@ func start() (*Loop, error) {
 
 // run drains the poller whenever the runtime reports it readable, until the
 // file is closed.
-func (lp *Loop) run(rc interface {
-	Read(func(uintptr) bool) error
-}) {
+func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
 	evs := make([]poll.Event, batchSize)
 	// Read returns only when the file is closed: drain never reports done.
