@@ -13,17 +13,17 @@ import (
 
 // mustReturn runs f and fails unless it returns within d; it returns f's
 // error and how long it took.
-func mustReturn(t *testing.T, d time.Duration, what string, f func() error) (error, time.Duration) {
+func mustReturn(t *testing.T, d time.Duration, what string, f func() error) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	ch := make(chan error, 1)
 	go func() { ch <- f() }()
 	select {
 	case err := <-ch:
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(d):
 		t.Fatalf("%s: still blocked after %v", what, d)
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -180,7 +180,7 @@ func TestCloseUnblocks(t *testing.T) {
 		write := mustNotReturn(t, 0, "write", func() error { _, err := s.Write(make([]byte, 1<<20)); return err })
 		accept := mustNotReturn(t, 0, "accept", func() error { _, err := ln.Accept(); return err })
 		time.Sleep(50 * time.Millisecond)
-		err, el := mustReturn(t, 2*time.Second, "close", s.Close)
+		el, err := mustReturn(t, 2*time.Second, "close", s.Close)
 		out = append(out, "close: "+errShape(err))
 		if el > time.Second {
 			t.Errorf("Close took %v", el)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -465,27 +464,35 @@ func TestHTTP2TLS(t *testing.T) {
 			ts.Config.ErrorLog = log.New(io.Discard, "", 0)
 		})
 		ts.StartTLS()
-		c := ts.Client()
-		var wg sync.WaitGroup
-		for i := 0; i < 50; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := c.Get(fmt.Sprintf("%s/s%d", ts.URL, i))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				if want := fmt.Sprintf("HTTP/2.0 /s%d", i); string(b) != want || resp.TLS == nil || resp.TLS.NegotiatedProtocol != "h2" {
-					t.Errorf("got %q (ALPN %v), want %q", b, resp.TLS != nil && resp.TLS.NegotiatedProtocol == "h2", want)
-				}
-			}()
-		}
-		wg.Wait()
-		_ = tls.VersionTLS13
+		concurrentH2(t, ts.Client(), ts.URL, true)
 	})
+}
+
+// concurrentH2 runs 50 concurrent GETs through c and checks that each was
+// answered over HTTP/2 (and, if tls, that ALPN chose h2).
+func concurrentH2(t *testing.T, c *http.Client, url string, tls bool) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.Get(fmt.Sprintf("%s/s%d", url, i))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if want := fmt.Sprintf("HTTP/2.0 /s%d", i); string(b) != want {
+				t.Errorf("got %q, want %q", b, want)
+			}
+			if tls && (resp.TLS == nil || resp.TLS.NegotiatedProtocol != "h2") {
+				t.Errorf("ALPN did not negotiate h2: %+v", resp.TLS)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestHTTP2Cleartext(t *testing.T) {
@@ -502,25 +509,7 @@ func TestHTTP2Cleartext(t *testing.T) {
 		tr := &http.Transport{Protocols: new(http.Protocols)}
 		tr.Protocols.SetUnencryptedHTTP2(true)
 		defer tr.CloseIdleConnections()
-		c := &http.Client{Transport: tr}
-		var wg sync.WaitGroup
-		for i := 0; i < 50; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				resp, err := c.Get(fmt.Sprintf("%s/s%d", ts.URL, i))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				defer resp.Body.Close()
-				b, _ := io.ReadAll(resp.Body)
-				if want := fmt.Sprintf("HTTP/2.0 /s%d", i); string(b) != want {
-					t.Errorf("got %q, want %q", b, want)
-				}
-			}()
-		}
-		wg.Wait()
+		concurrentH2(t, &http.Client{Transport: tr}, ts.URL, false)
 	})
 }
 

@@ -118,7 +118,7 @@ func TestHalfClose(t *testing.T) {
 				out = append(out, fmt.Sprintf("server read %q %s", got, errShape(err)))
 
 				// CloseRead: the server's reads end.
-				s, c = pipe(t, ln)
+				s, _ = pipe(t, ln)
 				out = append(out, "server CloseRead: "+errShape(s.(halfCloser).CloseRead()))
 				n, err := s.Read(make([]byte, 4))
 				out = append(out, fmt.Sprintf("read after CloseRead n=%d %s", n, errShape(err)))

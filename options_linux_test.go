@@ -10,7 +10,7 @@ import (
 )
 
 // sockopt reads an integer socket option through SyscallConn.
-func sockopt(t *testing.T, c net.Conn, level, name int) int {
+func sockopt(t *testing.T, c any, level, name int) int {
 	t.Helper()
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
@@ -27,6 +27,24 @@ func sockopt(t *testing.T, c net.Conn, level, name int) int {
 	return v
 }
 
+// cloexec reports whether the descriptor behind c has FD_CLOEXEC set.
+func cloexec(t *testing.T, c any) bool {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags uintptr
+	var errno syscall.Errno
+	rc.Control(func(fd uintptr) {
+		flags, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFD, 0)
+	})
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	return flags&syscall.FD_CLOEXEC != 0
+}
+
 func TestSocketOptions(t *testing.T) {
 	differential(t, func(t *testing.T, im impl) string {
 		ln := listen(t, im, "tcp4")
@@ -40,7 +58,10 @@ func TestSocketOptions(t *testing.T) {
 		opt("keepidle", syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE)
 		opt("keepintvl", syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL)
 		opt("keepcnt", syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT)
-		opt("listener reuseaddr", syscall.SOL_SOCKET, syscall.SO_REUSEADDR)
+		out = append(out, fmt.Sprintf("listener reuseaddr=%d", sockopt(t, ln, syscall.SOL_SOCKET, syscall.SO_REUSEADDR)))
+		if !cloexec(t, s) || !cloexec(t, ln) {
+			t.Errorf("descriptors without close-on-exec: conn %v listener %v", cloexec(t, s), cloexec(t, ln))
+		}
 		type tcpLike interface {
 			SetNoDelay(bool) error
 			SetKeepAlive(bool) error

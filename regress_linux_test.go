@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,4 +118,43 @@ func boolStr(b bool) string {
 		return "true"
 	}
 	return "false"
+}
+
+// TestCoalescedBytesBypassRawConn shows the one documented difference of
+// the read path (see Conn.SyscallConn): a Read with a small slice may pull
+// more bytes than it returns into a pooled buffer, and a RawConn.Read that
+// reads the socket itself does not see them. They are not lost: the next
+// Read returns them. With package net the RawConn would read " world!".
+// The trade is deliberate: coalescing small reads saves a syscall per
+// Read (BenchmarkReadSmall), and mixing Read with raw reads is rare.
+func TestCoalescedBytesBypassRawConn(t *testing.T) {
+	s, c := pipe(t, listen(t, impls[1], "tcp4"))
+	c.Write([]byte("hello world"))
+	time.Sleep(50 * time.Millisecond)
+	buf := make([]byte, 5)
+	if n, err := s.Read(buf); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("Read: %q %v", buf[:n], err)
+	}
+	c.Write([]byte("!"))
+	time.Sleep(50 * time.Millisecond)
+	rc, _ := s.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	}).SyscallConn()
+	var raw []byte
+	rc.Read(func(fd uintptr) bool {
+		b := make([]byte, 64)
+		n, err := unix.Read(int(fd), b)
+		if err == unix.EAGAIN {
+			return false
+		}
+		raw = append(raw, b[:max(n, 0)]...)
+		return true
+	})
+	if string(raw) != "!" {
+		t.Errorf("RawConn.Read got %q, want the bytes after the coalesced ones: %q", raw, "!")
+	}
+	n, err := s.Read(make([]byte, 64))
+	if err != nil || n != len(" world") {
+		t.Errorf("the coalesced bytes were not returned by the next Read: n=%d %v", n, err)
+	}
 }

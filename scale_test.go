@@ -2,6 +2,7 @@ package netloop_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,13 +35,13 @@ func TestManyConnections(t *testing.T) {
 			defer wg.Done()
 			for {
 				c, err := ln.Accept()
-				if err != nil {
-					if ne, ok := err.(net.Error); ok && ne.Temporary() {
-						t.Errorf("accept: %v", err)
-						time.Sleep(10 * time.Millisecond)
-						continue
-					}
+				if errors.Is(err, net.ErrClosed) {
 					return
+				}
+				if err != nil { // EMFILE and the like: report, back off, go on
+					t.Errorf("accept: %v", err)
+					time.Sleep(10 * time.Millisecond)
+					continue
 				}
 				wg.Add(1)
 				go func() {
