@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netloop/netloop"
 	"golang.org/x/sys/unix"
 )
 
@@ -128,7 +129,11 @@ func boolStr(b bool) string {
 // The trade is deliberate: coalescing small reads saves a syscall per
 // Read (BenchmarkReadSmall), and mixing Read with raw reads is rare.
 func TestCoalescedBytesBypassRawConn(t *testing.T) {
+	if !netloop.Native() {
+		t.Skip("package-net backend: no coalescing")
+	}
 	s, c := pipe(t, listen(t, impls[1], "tcp4"))
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
 	c.Write([]byte("hello world"))
 	time.Sleep(50 * time.Millisecond)
 	buf := make([]byte, 5)
