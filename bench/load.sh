@@ -10,6 +10,12 @@
 #   http-c1000  (b) the same with 1000 connections
 #   echo-c50    (c) TCP echo, $MSG-byte ping-pong on 50 connections (bench/echoload)
 #   h2-c50      (d) HTTP/2 with prior knowledge (h2c), h2load -c50 -m10 -t1
+#   http-c50-p2, echo-c50-p2
+#               the same with GOMAXPROCS=2: server and load tool share both
+#               CPUs ($SERVER_CPU and $LOAD_CPU), netloop with its default loops
+#   http-c50-busy
+#               http-c50 with a CPU-bound goroutine spinning in the server
+#               beside the I/O (every P busy: server -burn 1)
 #
 # Method: the server runs with GOMAXPROCS=1 on CPU $SERVER_CPU, the load tool
 # (and perf, strace) on CPU $LOAD_CPU, everything on 127.0.0.1. For each
@@ -71,7 +77,8 @@ for w in $WORKLOADS; do
 	b | http-c1000) workloads+=(http-c1000) ;;
 	c | echo-c50) workloads+=(echo-c50) ;;
 	d | h2-c50) workloads+=(h2-c50) ;;
-	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50, or a b c d)" ;;
+	http-c50-p2 | echo-c50-p2 | http-c50-busy) workloads+=("$w") ;;
+	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50 http-c50-p2 echo-c50-p2 http-c50-busy, or a b c d)" ;;
 	esac
 done
 ((${#workloads[@]} > 0)) || die "WORKLOADS is empty"
@@ -124,17 +131,23 @@ fi
 # workload -> mode, tool, conns
 wl_mode() { case $1 in echo-*) echo echo ;; *) echo http ;; esac; }
 wl_tool() { case $1 in echo-*) echo echoload ;; h2-*) echo h2load ;; *) echo wrk ;; esac; }
-wl_conns() { local c=${1##*-c}; echo "$c"; }
+wl_conns() { local c=${1#*-c}; echo "${c%%-*}"; }
+wl_procs() { case $1 in *-p2) echo 2 ;; *) echo 1 ;; esac; }
+wl_burn() { case $1 in *-busy) echo 1 ;; *) echo 0 ;; esac; }
+wl_loadcpus() { case $1 in *-p2) echo "$SERVER_CPU,$LOAD_CPU" ;; *) echo "$LOAD_CPU" ;; esac; }
 wl_unit() { case $1 in echo-*) echo msg ;; *) echo req ;; esac; }
 
-start_server() { # impl mode -> server_pid, addr
+start_server() { # impl mode workload -> server_pid, addr
 	# Empty the output files here, synchronously: the background job's own
 	# redirections may happen only after the first look below, which would
 	# then find the previous server's "listening on" line.
 	: >"$tmp/server.out"
 	: >"$tmp/server.err"
-	GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$tmp/server" -impl "$1" -mode "$2" -addr 127.0.0.1:0 -loops "$LOOPS" \
-		>"$tmp/server.out" 2>"$tmp/server.err" &
+	local procs cpus=$SERVER_CPU loops=$LOOPS
+	procs=$(wl_procs "$3")
+	((procs > 1)) && cpus=$SERVER_CPU,$LOAD_CPU loops=0
+	GOMAXPROCS=$procs taskset -c "$cpus" "$tmp/server" -impl "$1" -mode "$2" -addr 127.0.0.1:0 -loops "$loops" \
+		-burn "$(wl_burn "$3")" >"$tmp/server.out" 2>"$tmp/server.err" &
 	server_pid=$!
 	addr=
 	for _ in $(seq 100); do
@@ -180,21 +193,22 @@ probe() { # workload impl: warn if the server does not answer as expected
 }
 
 load() { # workload seconds [h2log] -> $tmp/load.out, $tmp/time.out ("real user sys" of the tool)
-	local w=$1 s=$2 conns TIMEFORMAT='%R %U %S'
+	local w=$1 s=$2 conns cpus TIMEFORMAT='%R %U %S'
 	conns=$(wl_conns "$w")
+	cpus=$(wl_loadcpus "$w")
 	case $(wl_tool "$w") in
 	wrk)
-		{ time taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$s"s --latency "http://$addr$URLPATH" \
+		{ time taskset -c "$cpus" wrk -t1 -c"$conns" -d"$s"s --latency "http://$addr$URLPATH" \
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	echoload)
-		{ time taskset -c "$LOAD_CPU" "$tmp/echoload" -addr "$addr" -c "$conns" -size "$MSG" -d "$s"s \
+		{ time taskset -c "$cpus" "$tmp/echoload" -addr "$addr" -c "$conns" -size "$MSG" -d "$s"s \
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	h2load)
 		local logopt=()
 		[[ -n ${3:-} ]] && logopt=(--log-file="$3")
-		{ time taskset -c "$LOAD_CPU" h2load -c "$conns" -m 10 -t 1 -D "$s" "${logopt[@]}" "http://$addr$URLPATH" \
+		{ time taskset -c "$cpus" h2load -c "$conns" -m 10 -t 1 -D "$s" "${logopt[@]}" "http://$addr$URLPATH" \
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	esac
@@ -244,7 +258,7 @@ run_one() { # workload impl round
 	local w=$1 impl=$2 round=$3 mode unit
 	mode=$(wl_mode "$w")
 	unit=$(wl_unit "$w")
-	start_server "$impl" "$mode" || {
+	start_server "$impl" "$mode" "$w" || {
 		printf '%s\t%s\t%s\t-\t-\t-\t-\t-\t-\tFAILED-TO-START\t%s\t-\t-\n' "$w" "$impl" "$round" "$unit" >>"$tsv"
 		server_pid=
 		return 0
@@ -348,7 +362,7 @@ version_of() { "$@" 2>&1 | head -1 || true; }
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"
 	echo "- tools: $(version_of wrk -v | sed 's/ *Copyright.*//'); $(version_of h2load --version); $(version_of perf --version); syscalls from $syscall_source"
 	echo "- server: bench/server, GOMAXPROCS=1, \`taskset -c $SERVER_CPU\`, netloop Loops=$LOOPS, fresh per run; load: \`taskset -c $LOAD_CPU\`; 127.0.0.1 only"
-	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log)"
+	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1)"
 	echo "- load average before: $loadavg_before"
 	echo "- host check (bench/hiccup: 2 threads spin 2 s, one per CPU; lost_pct = time each did not run; near 0 = a quiet host):"
 	for h in "${host_checks[@]}"; do echo "  - $h"; done

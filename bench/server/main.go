@@ -6,6 +6,7 @@
 //	            (h2c, http.Server.Protocols with SetUnencryptedHTTP2).
 //	-mode echo: raw TCP echo, one goroutine per connection with a 4 KiB
 //	            read/write loop.
+//	-burn N:    N goroutines spin on the CPU beside the I/O, never blocking.
 //
 // It prints "listening on ADDR" once it accepts connections (with -addr
 // 127.0.0.1:0 ADDR names the port the kernel chose) and exits on SIGTERM or
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/netloop/netloop"
@@ -36,6 +38,7 @@ func main() {
 	mode := flag.String("mode", "http", "http | echo")
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (keep it on loopback)")
 	loops := flag.Int("loops", 0, "netloop event loops (ListenConfig.Loops; 0: GOMAXPROCS)")
+	burn := flag.Int("burn", 0, "CPU-bound goroutines spinning beside the I/O (every P busy)")
 	flag.Parse()
 	for i := range big {
 		big[i] = 'x'
@@ -54,6 +57,10 @@ func main() {
 	}
 	if err != nil {
 		log.Fatal(err)
+	}
+
+	for range *burn {
+		go spin()
 	}
 
 	sig := make(chan os.Signal, 1)
@@ -82,6 +89,20 @@ func main() {
 	}
 	log.Fatal(err)
 }
+
+// spin is a CPU-bound goroutine that never blocks: the scheduler has to
+// preempt it for the I/O goroutines to run.
+func spin() {
+	x := uint64(1)
+	for {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		sink.Store(x)
+	}
+}
+
+var sink atomic.Uint64
 
 func handler() http.Handler {
 	mux := http.NewServeMux()
