@@ -33,7 +33,7 @@ func backendStats(s *Stats) {
 	ls := loop.ReadStats()
 	s.Loops, s.LoopEvents, s.LoopWakeups = ls.Loops, ls.Events, ls.Batches
 	for _, l := range ls.PerLoop {
-		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches})
+		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late})
 	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
 	s.BuffersInUse = bufpool.InUse()

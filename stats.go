@@ -38,6 +38,11 @@ type Stats struct {
 type LoopStats struct {
 	Events  uint64 // readiness events dispatched
 	Wakeups uint64 // times the loop woke with events
+	// Starved counts the loop's waits that overran by 5 ms or more because
+	// goroutines that did not block held every P; each one makes the loop
+	// poll on a timer for the next 20 ms. Steady growth means the process
+	// is CPU-bound.
+	Starved uint64
 }
 
 // AcceptErrors counts failed accepts by kind.

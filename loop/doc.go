@@ -29,6 +29,25 @@
 // is followed by runtime.Gosched, so that a burst on thousands of
 // connections does not queue all of them ahead of a later event.
 //
+// # When every P is busy
+//
+// If goroutines that never block hold every P, the runtime consults its
+// poller only from sysmon (every 10 ms), which puts what it wakes on the
+// global run queue, after which the P takes the preempted hog along with
+// it. Package net's readers are woken there directly and run ahead of the
+// hog; a loop woken there would wake its readers into the P's own queue,
+// behind the hog, and they would wait one more time slice (measured: 0.6x
+// package net's requests per second and 1.8x its p99 with one spinning
+// goroutine at GOMAXPROCS=1). So the loop times its waits: after a wake-up
+// from the runtime's poller that came 5 ms or more after it parked (idle or
+// starved: it cannot tell yet), it yields once and times that; a yield or
+// timer wait that overran by 5 ms means another goroutine held the P. Then,
+// for the next 20 ms after the last such overrun, it waits on a 100 µs
+// timer instead of the runtime's poller: a timer wakes it as the P's next
+// goroutine, ahead of the hog, at the hog's next preemption. An idle
+// server pays one yield (no syscall) after each long quiet spell; a busy one
+// that is not starved never leaves the poller.
+//
 // # Lifecycle
 //
 // The group starts with the first Register and stops, closing every poller

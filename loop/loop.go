@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/netloop/netloop/poll"
 )
@@ -21,6 +22,7 @@ type Loop struct {
 	// Counters, accessed atomically.
 	events  atomic.Uint64 // events dispatched
 	batches atomic.Uint64 // times the loop woke with events
+	late    atomic.Uint64 // waits that overran by lateWake (starvation)
 }
 
 // group is the process-wide set of loops.
@@ -124,13 +126,52 @@ func start() (*Loop, error) {
 	return lp, nil
 }
 
+// Starvation handling (see "When every P is busy" in the package doc).
+const (
+	// lateWake: a wait this much longer than it should have been means
+	// the loop was kept off the CPU.
+	lateWake = 5 * time.Millisecond
+	// timerPoll is the timer a starved loop waits on between polls.
+	timerPoll = 100 * time.Microsecond
+	// starvedHold is how long the loop keeps waiting on timers after its
+	// last late wake-up.
+	starvedHold = 20 * time.Millisecond
+)
+
+// How the loop waits next.
+const (
+	waitPoller = iota // park in the runtime's poller
+	waitYield         // runtime.Gosched, timed: a probe for starvation
+	waitTimer         // sleep timerPoll (starved)
+)
+
 // run drains the poller whenever the runtime reports it readable, until the
 // file is closed.
+//
+// While the loop is kept off the CPU, it waits on a timer instead of the
+// runtime's poller. With every P busy, the runtime's poller is consulted
+// only by sysmon, which puts the woken loop on the global run queue beside
+// the goroutine it preempted; the P then takes both, and every goroutine the
+// loop wakes queues behind the hog for a whole time slice. A timer wake-up
+// instead makes the loop the P's next goroutine, ahead of the hog. The loop
+// tells that it was kept off the CPU by timing its waits: after a wake-up
+// from the poller that came long after it parked (idle or starved: it
+// cannot tell), it yields once; a yield or a timer wait that lasts lateWake
+// longer than it should means another goroutine held the P.
 func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
 	evs := make([]poll.Event, batchSize)
-	// Read returns only when the file is closed: drain never reports done.
-	_ = rc.Read(func(uintptr) bool {
+	var (
+		parked   time.Time // when the loop last parked in the runtime's poller
+		lastLate time.Time // the last late wait
+		next     = waitPoller
+		waited   = waitPoller // the wait that preceded this call of drain
+	)
+	drain := func(uintptr) bool {
+		now := time.Now()
+		probe := waited == waitPoller && !parked.IsZero() && now.Sub(parked) >= lateWake
+		waited = waitPoller // any further call follows a park
+		starved := now.Sub(lastLate) < starvedHold
 		for {
 			n, err := lp.poller.Wait(evs)
 			if err != nil {
@@ -138,28 +179,62 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				// while Read holds the descriptor open.
 				panic("netloop: poller wait failed: " + err.Error())
 			}
-			if n == 0 {
-				return false
+			if n > 0 {
+				lp.batches.Add(1)
+				lp.events.Add(uint64(n))
+				for i := range evs[:n] {
+					dispatch(&evs[i])
+				}
 			}
-			lp.batches.Add(1)
-			lp.events.Add(uint64(n))
-			for i := range evs[:n] {
-				dispatch(&evs[i])
+			if n == len(evs) {
+				// A full batch: let the goroutines just woken run before
+				// the next one, as the runtime's own poller does, so that
+				// a burst on thousands of connections (slow-loris) does
+				// not queue every one of them ahead of a connection whose
+				// event comes later.
+				runtime.Gosched()
+				continue
 			}
-			if n < len(evs) {
-				// Drained: the poller's own readiness is edge-triggered in
-				// the runtime too, and any event queued from now on raises a
-				// new edge, so parking cannot miss it.
-				return false
+			switch {
+			case starved:
+				next = waitTimer
+				return true // Read returns; run waits
+			case probe && n > 0:
+				next = waitYield
+				return true
 			}
-			// A full batch: let the goroutines just woken run before the
-			// next one, as the runtime's own poller does, so that a burst
-			// on thousands of connections (slow-loris) does not queue
-			// every one of them ahead of a connection whose event comes
-			// later.
-			runtime.Gosched()
+			// Drained: the poller's own readiness is edge-triggered in the
+			// runtime too, and any event queued from now on raises a new
+			// edge, so parking cannot miss it.
+			next = waitPoller
+			parked = time.Now()
+			return false
 		}
-	})
+	}
+	for {
+		switch next {
+		case waitYield:
+			t := time.Now()
+			runtime.Gosched()
+			if now := time.Now(); now.Sub(t) >= lateWake {
+				lastLate = now
+				lp.late.Add(1)
+			}
+		case waitTimer:
+			t := time.Now()
+			time.Sleep(timerPoll)
+			if now := time.Now(); now.Sub(t) >= timerPoll+lateWake {
+				lastLate = now
+				lp.late.Add(1)
+			}
+		}
+		waited, next = next, waitPoller
+		// Read returns nil only when drain chose to yield or sleep, and an
+		// error once the file is closed.
+		if rc.Read(drain) != nil {
+			return
+		}
+	}
 }
 
 // dispatch applies one event to the Desc it names. An event whose tag does
@@ -191,13 +266,14 @@ type Stats struct {
 	Users   int    // registered descriptors
 	Events  uint64 // events dispatched by the running group
 	Batches uint64 // times its loops woke with events
-	// PerLoop holds Events and Batches of each running loop, in order.
+	// PerLoop holds the counters of each running loop, in order.
 	PerLoop []LoopStats
 }
 
 // LoopStats are one loop's counters.
 type LoopStats struct {
 	Events, Batches uint64
+	Late            uint64 // waits that overran: the loop was starved
 }
 
 // ReadStats returns the group's current counters.
@@ -208,7 +284,7 @@ func ReadStats() Stats {
 	if cur != nil {
 		s.Loops = len(cur.loops)
 		for _, lp := range cur.loops {
-			ls := LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load()}
+			ls := LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load()}
 			s.PerLoop = append(s.PerLoop, ls)
 			s.Events += ls.Events
 			s.Batches += ls.Batches
