@@ -281,9 +281,13 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	if !c.ok() {
 		return 0, syscall.EINVAL
 	}
-	n, err, counted := c.fd.writeTo(w, readerOnly{c})
-	if !counted {
-		c.countRead(int(n))
+	n, err, handled := c.spliceTo(w) // counted by splice
+	if !handled {
+		var counted bool
+		n, err, counted = c.fd.writeTo(w, readerOnly{c})
+		if !counted {
+			c.countRead(int(n))
+		}
 	}
 	if err != nil && err != io.EOF {
 		err = c.opError(opWriteTo, err)
@@ -291,9 +295,13 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	return n, err
 }
 
-// readFrom copies r to c, in the kernel where the platform can (sendfile
-// from a regular file), otherwise through io.Copy.
+// readFrom copies r to c, in the kernel where the platform can (splice from
+// a stream socket on Linux, as package net; sendfile from a regular file),
+// otherwise through io.Copy.
 func (c *Conn) readFrom(r io.Reader) (int64, error) {
+	if n, err, handled := c.spliceFrom(r); handled {
+		return n, err // counted by splice
+	}
 	n, err, counted := c.fd.readFrom(r, writerOnly{c})
 	if !counted {
 		c.countWritten(int(n))

@@ -7,3 +7,6 @@ func LoopsRunning() (loops, users int) { return 0, 0 }
 
 // BuffersInUse: the package-net backend pools no buffers.
 func BuffersInUse() int64 { return 0 }
+
+// SplicedBytes: the package-net backend splices inside package net.
+func SplicedBytes() uint64 { return 0 }

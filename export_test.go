@@ -16,3 +16,6 @@ func LoopsRunning() (loops, users int) {
 
 // BuffersInUse reports pooled buffers handed out and not returned.
 func BuffersInUse() int64 { return bufpool.InUse() }
+
+// SplicedBytes reports bytes moved by splice(2) into netloop sockets.
+func SplicedBytes() uint64 { return splicedBytesCount() }

@@ -1,0 +1,364 @@
+//go:build linux && !netloop_stdnet
+
+package netloop
+
+import (
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/netloop/netloop/loop"
+	"golang.org/x/sys/unix"
+)
+
+// maxSpliceSize is the most one splice(2) is asked to move, as package net.
+const maxSpliceSize = 4 << 20
+
+// splicedBytes counts bytes moved by splice into or out of netloop sockets
+// (tests read it).
+var splicedBytes atomic.Uint64
+
+func splicedBytesCount() uint64 { return splicedBytes.Load() }
+
+// drainFunc moves up to max bytes from a socket into the empty pipe pw,
+// parking while the socket has none; (0, nil) is end of file.
+type drainFunc func(pw, max int) (int, error)
+
+// pumpFunc moves the n bytes the pipe pr holds into a socket, parking while
+// its send buffer is full.
+type pumpFunc func(pr, n int) (int, error)
+
+// spliceFrom copies r into c in the kernel, through a pipe, when r is a
+// stream socket: a *Conn, a *net.TCPConn or a "unix" *net.UnixConn (also as
+// their WriteTo hands them to ReadFrom), or an *io.LimitedReader of one:
+// what package net's TCPConn.ReadFrom splices.
+// handled is false when nothing was done and io.Copy should run instead.
+func (c *Conn) spliceFrom(r io.Reader) (written int64, err error, handled bool) {
+	if !c.fd.stream {
+		return 0, nil, false
+	}
+	remain := int64(1<<63 - 1)
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, nil, true
+		}
+	}
+	src, drain := spliceSource(r)
+	if drain == nil {
+		return 0, nil, false
+	}
+	written, err, handled = splice(c, c.fd.splicePump, src, drain, remain)
+	if limited {
+		lr.N -= written
+	}
+	return written, err, handled
+}
+
+// spliceTo copies c into w in the kernel, through a pipe, when w is a
+// package-net stream socket (*net.TCPConn, "unix" *net.UnixConn). A
+// netloop w gets there by the other way round: WriteTo's io.Copy calls
+// w.ReadFrom, which splices from c, as package net's TCPConn.WriteTo does.
+func (c *Conn) spliceTo(w io.Writer) (written int64, err error, handled bool) {
+	if !c.fd.stream {
+		return 0, nil, false
+	}
+	switch w := w.(type) {
+	case *net.TCPConn:
+		written, err, handled = splice(nil, rawPump(w), c, c.fd.spliceDrain, 1<<63-1)
+		if err != nil {
+			// Where package net splices TCP to TCP, the error comes from
+			// the sink's ReadFrom.
+			err = &net.OpError{Op: "readfrom", Net: w.LocalAddr().Network(), Source: w.LocalAddr(), Addr: w.RemoteAddr(), Err: err}
+		}
+		return written, err, handled
+	case *net.UnixConn:
+		if isStreamSocket(w) {
+			return splice(nil, rawPump(w), c, c.fd.spliceDrain, 1<<63-1)
+		}
+	}
+	return 0, nil, false
+}
+
+// spliceSource returns how to drain r, nil if it cannot be spliced from,
+// and r itself when it is a netloop connection.
+func spliceSource(r io.Reader) (*Conn, drainFunc) {
+	if ro, ok := r.(readerOnly); ok { // from WriteTo's io.Copy
+		r = ro.Reader
+	}
+	switch s := r.(type) {
+	case *Conn:
+		if s.ok() && s.fd.stream {
+			return s, s.fd.spliceDrain
+		}
+		return nil, nil
+	case *net.TCPConn:
+		return nil, rawDrain(s)
+	case *net.UnixConn:
+		if isStreamSocket(s) {
+			return nil, rawDrain(s)
+		}
+		return nil, nil
+	}
+	// Package net's TCPConn.WriteTo hands the connection to ReadFrom
+	// wrapped in its unexported tcpConnWithoutWriteTo (a struct embedding
+	// the *TCPConn); its own ReadFrom splices from it, and so does this
+	// one. Should package net change that, io.Copy does the work.
+	v := reflect.ValueOf(r)
+	if v.Kind() == reflect.Struct && v.Type().PkgPath() == "net" && v.Type().Name() == "tcpConnWithoutWriteTo" {
+		if f := v.FieldByName("TCPConn"); f.IsValid() && f.CanInterface() {
+			if s, ok := f.Interface().(*net.TCPConn); ok && s != nil {
+				return nil, rawDrain(s)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// splice moves up to remain bytes from a source (drain; src when it is a
+// netloop connection) to a sink (pump; dst when it is one) through a
+// temporary pipe, as package net does: handled is false only when the
+// pipe could not be made. It counts the bytes in both connections' Stats.
+func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) (written int64, err error, handled bool) {
+	var p [2]int
+	if unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK) != nil {
+		return 0, nil, false
+	}
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	moved := func(n int) {
+		written += int64(n)
+		remain -= int64(n)
+		if src != nil {
+			src.countRead(n)
+		}
+		if dst != nil {
+			dst.countWritten(n)
+		}
+	}
+	if src != nil {
+		// Bytes a small Read pulled into src's buffer go first.
+		var n int64
+		n, err = src.fd.flushBuffered(remain, func(b []byte) (int, error) {
+			if dst != nil {
+				return dst.fd.Write(b)
+			}
+			return pipeThrough(p, pump, b)
+		})
+		moved(int(n))
+	}
+	for err == nil && remain > 0 {
+		var inPipe, n int
+		inPipe, err = drain(p[1], int(min(remain, maxSpliceSize)))
+		if err != nil || inPipe == 0 {
+			break
+		}
+		n, err = pump(p[0], inPipe)
+		moved(n)
+		splicedBytes.Add(uint64(n))
+	}
+	return written, err, true
+}
+
+// pipeThrough writes b into the empty pipe p and pumps it out, in as many
+// rounds as the pipe's capacity needs.
+func pipeThrough(p [2]int, pump pumpFunc, b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		n, err := unix.Write(p[1], b[written:])
+		if err != nil {
+			return written, os.NewSyscallError("write", err)
+		}
+		m, err := pump(p[0], n)
+		written += m
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// locked runs f with fd referenced and one side of it locked and checked
+// open, as Read and Write do.
+func (fd *netFD) locked(read bool, f func(d *loop.Desc) (int, error)) (int, error) {
+	defer runtime.KeepAlive(fd)
+	d := fd.d
+	if !d.Incref() {
+		return 0, net.ErrClosed
+	}
+	defer d.Decref()
+	lock, unlock, check := d.LockWrite, d.UnlockWrite, d.CheckWrite
+	if read {
+		lock, unlock, check = d.LockRead, d.UnlockRead, d.CheckRead
+	}
+	lock()
+	defer unlock()
+	if err := check(); err != nil {
+		return 0, err
+	}
+	return f(d)
+}
+
+// flushBuffered hands write up to max of the bytes a small Read pulled
+// into fd's pooled buffer, taking out what it wrote.
+func (fd *netFD) flushBuffered(max int64, write func([]byte) (int, error)) (int64, error) {
+	n, err := fd.locked(true, func(*loop.Desc) (int, error) {
+		if fd.rbuf == nil {
+			return 0, nil
+		}
+		b := fd.rbuf.B[fd.roff:]
+		if int64(len(b)) > max {
+			b = b[:max]
+		}
+		n, err := write(b)
+		fd.roff += n
+		if fd.roff == len(fd.rbuf.B) {
+			fd.releaseBuf()
+		}
+		return n, err
+	})
+	return int64(n), err
+}
+
+// spliceDrain is the drainFunc of a netloop socket.
+func (fd *netFD) spliceDrain(pw, max int) (int, error) {
+	return fd.locked(true, func(d *loop.Desc) (int, error) {
+		for {
+			seq := d.ReadSeq()
+			// The pipe is empty, so EAGAIN means the socket is.
+			n, err := unix.Splice(d.FD(), nil, pw, nil, max, unix.SPLICE_F_NONBLOCK)
+			switch {
+			case err == errINTR:
+			case err == errAGAIN:
+				if err := d.WaitRead(seq); err != nil {
+					return 0, err
+				}
+			case err != nil:
+				return 0, os.NewSyscallError("splice", err)
+			default:
+				return int(n), nil
+			}
+		}
+	})
+}
+
+// splicePump is the pumpFunc of a netloop socket.
+func (fd *netFD) splicePump(pr, n int) (int, error) {
+	return fd.locked(false, func(d *loop.Desc) (int, error) {
+		written := 0
+		for written < n {
+			seq := d.WriteSeq()
+			m, err := unix.Splice(pr, nil, d.FD(), nil, n-written, unix.SPLICE_F_NONBLOCK)
+			switch {
+			case m > 0:
+				written += int(m)
+			case err == errINTR:
+			case err == errAGAIN:
+				if err := d.WaitWrite(seq); err != nil {
+					return written, err
+				}
+			case err != nil:
+				return written, os.NewSyscallError("splice", err)
+			default: // 0 bytes from a pipe holding some: cannot happen
+				return written, io.ErrNoProgress
+			}
+		}
+		return written, nil
+	})
+}
+
+// rawDrain is the drainFunc of a package-net socket: its RawConn parks in
+// the runtime's poller and honours the socket's read deadline.
+func rawDrain(c syscall.Conn) drainFunc {
+	return func(pw, max int) (int, error) {
+		var n int64
+		var serr error
+		err := rawIO(c, true, func(s int) bool {
+			for {
+				n, serr = unix.Splice(s, nil, pw, nil, max, unix.SPLICE_F_NONBLOCK)
+				if serr != errINTR {
+					return serr != errAGAIN
+				}
+			}
+		})
+		if err == nil && serr != nil {
+			err = os.NewSyscallError("splice", serr)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return int(n), nil
+	}
+}
+
+// rawPump is the pumpFunc of a package-net socket.
+func rawPump(c syscall.Conn) pumpFunc {
+	return func(pr, n int) (int, error) {
+		written := 0
+		var serr error
+		err := rawIO(c, false, func(s int) bool {
+			for written < n {
+				m, err := unix.Splice(pr, nil, s, nil, n-written, unix.SPLICE_F_NONBLOCK)
+				switch {
+				case m > 0:
+					written += int(m)
+				case err == errINTR:
+				case err == errAGAIN:
+					return false // wait for room, then called again
+				case err != nil:
+					serr = err
+					return true
+				default:
+					serr = io.ErrNoProgress
+					return true
+				}
+			}
+			return true
+		})
+		if err == nil && serr != nil {
+			if serr != io.ErrNoProgress {
+				serr = os.NewSyscallError("splice", serr)
+			}
+			err = serr
+		}
+		return written, err
+	}
+}
+
+// rawIO runs f through c's RawConn (Read or Write). The RawConn wraps its
+// own failures (closed, deadline) in an OpError "raw-read" or "raw-write";
+// package net's ReadFrom and WriteTo report the cause, so that is returned.
+func rawIO(c syscall.Conn, read bool, f func(s int) bool) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	g := func(s uintptr) bool { return f(int(s)) }
+	if read {
+		err = rc.Read(g)
+	} else {
+		err = rc.Write(g)
+	}
+	if oe, ok := err.(*net.OpError); ok {
+		err = oe.Err
+	}
+	return err
+}
+
+// isStreamSocket reports whether c is a SOCK_STREAM socket.
+func isStreamSocket(c syscall.Conn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	typ := -1
+	rc.Control(func(s uintptr) {
+		typ, _ = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_TYPE)
+	})
+	return typ == unix.SOCK_STREAM
+}

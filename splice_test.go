@@ -1,0 +1,128 @@
+package netloop_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netloop/netloop"
+)
+
+// sink reads c to EOF in the background; the result describes what came.
+func sink(c net.Conn) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		h := sha256.New()
+		n, err := io.Copy(h, c)
+		ch <- fmt.Sprintf("%d bytes sha256 %x %s", n, h.Sum(nil)[:8], errShape(err))
+	}()
+	return ch
+}
+
+// feed writes data to c and half-closes it, in the background.
+func feed(c net.Conn, data []byte) {
+	go func() {
+		c.Write(data)
+		c.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+}
+
+// TestSplice copies socket to socket through ReadFrom and WriteTo in every
+// combination package net splices (netloop to netloop, package net to
+// netloop, netloop to package net; limited, after a small Read left bytes in
+// netloop's buffer; a read deadline expiring mid-copy) and requires the
+// bytes, counts and errors package net gives. On Linux it also checks that
+// netloop moved the bulk with splice(2), not through user space.
+func TestSplice(t *testing.T) {
+	data := make([]byte, 3<<20+101)
+	rand.New(rand.NewSource(7)).Read(data)
+	for _, network := range []string{"tcp4", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			spliced := map[string]uint64{}
+			differential(t, func(t *testing.T, im impl) string {
+				defer watchdog(t, 60*time.Second, "splice")()
+				before := netloop.SplicedBytes()
+				lnA, lnB := listen(t, im, network), listen(t, im, network)
+				var out []string
+				rec := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+
+				// 1. im to im: a 1-byte Read first (netloop buffers more),
+				// then a LimitedReader, then io.Copy to EOF.
+				dst, dstPeer := pipe(t, lnA)
+				got := sink(dstPeer)
+				src, srcPeer := pipe(t, lnB)
+				feed(srcPeer, data)
+				one := make([]byte, 1)
+				n1, err := io.ReadFull(src, one)
+				rec("small read: %d %v %s", n1, one[0] == data[0], errShape(err))
+				lr := &io.LimitedReader{R: src, N: 1 << 20}
+				n, err := io.Copy(dst, lr)
+				rec("copy limited: %d left %d %s", n, lr.N, errShape(err))
+				n, err = io.Copy(dst, src)
+				rec("copy to EOF: %d %s", n, errShape(err))
+				dst.(interface{ CloseWrite() error }).CloseWrite()
+				rec("peer got: %s (want %x)", <-got, sha256.Sum256(data[1:]))
+
+				// 2. package net's socket into im.
+				dst, dstPeer = pipe(t, lnA)
+				got = sink(dstPeer)
+				srcS, srcC := pipe(t, lnB)
+				feed(srcS, data)
+				n, err = io.Copy(dst, srcC)
+				rec("copy from package net: %d %s", n, errShape(err))
+				dst.(interface{ CloseWrite() error }).CloseWrite()
+				rec("peer got: %s", <-got)
+
+				// 3. im into package net's socket.
+				sinkS, sinkC := pipe(t, lnA)
+				got = sink(sinkS)
+				srcS, srcC = pipe(t, lnB)
+				feed(srcC, data)
+				n, err = io.Copy(sinkC, srcS)
+				rec("copy to package net: %d %s", n, errShape(err))
+				sinkC.(interface{ CloseWrite() error }).CloseWrite()
+				rec("peer got: %s", <-got)
+
+				// 4. The source's read deadline passes mid-copy, both ways
+				// round (the error shapes of unix sockets differ by design:
+				// package net's UnixConn has neither ReadFrom nor WriteTo).
+				if network == "tcp4" {
+					for _, fromNet := range []bool{false, true} {
+						dst, dstPeer = pipe(t, lnA)
+						got = sink(dstPeer)
+						srcS, srcC = pipe(t, lnB)
+						from, peer := srcS, srcC
+						if fromNet {
+							from, peer = srcC, srcS
+						}
+						peer.Write(data[:1000])
+						from.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+						n, err = io.Copy(dst, from)
+						rec("deadline (from net %v): %d %s", fromNet, n, errShape(err))
+						dst.Close()
+						rec("peer got: %s", <-got)
+					}
+				}
+				spliced[im.name] = netloop.SplicedBytes() - before
+				t.Logf("spliced %d bytes\n%s", spliced[im.name], strings.Join(out, "\n"))
+				return strings.Join(out, "\n")
+			})
+			if netloop.Native() && runtime.GOOS == "linux" {
+				// Cases 1-3 move 3 x 3 MiB; the buffered bytes of case 1
+				// and nothing else may go through user space.
+				if got, want := spliced["netloop"], uint64(3*len(data)-20000); got < want {
+					t.Errorf("netloop spliced %d bytes, want at least %d", got, want)
+				}
+				if spliced["net"] != 0 {
+					t.Errorf("package net's run counted %d spliced bytes", spliced["net"])
+				}
+			}
+		})
+	}
+}
