@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -15,8 +16,43 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// maxSpliceSize is the most one splice(2) is asked to move, as package net.
-const maxSpliceSize = 4 << 20
+// maxSpliceSize is the most one splice(2) is asked to move and the size the
+// pipe is grown to, as package net: the default /proc/sys/fs/pipe-max-size.
+const maxSpliceSize = 1 << 20
+
+// splicePipe is a pipe for splicing, pooled as package net pools them; data
+// counts the bytes in it (a pipe left holding some is closed, not reused).
+type splicePipe struct {
+	r, w int
+	data int
+}
+
+var pipePool = sync.Pool{New: func() any {
+	var fds [2]int
+	if unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK) != nil {
+		return nil
+	}
+	// Fewer, larger splices; a smaller pipe still works.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, maxSpliceSize)
+	p := &splicePipe{r: fds[0], w: fds[1]}
+	runtime.SetFinalizer(p, (*splicePipe).close)
+	return p
+}}
+
+func (p *splicePipe) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// putPipe returns p to the pool, or closes it if it holds bytes.
+func putPipe(p *splicePipe) {
+	if p.data != 0 {
+		runtime.SetFinalizer(p, nil)
+		p.close()
+		return
+	}
+	pipePool.Put(p)
+}
 
 // splicedBytes counts bytes moved by splice into or out of netloop sockets
 // (tests read it).
@@ -121,16 +157,15 @@ func spliceSource(r io.Reader) (*Conn, drainFunc) {
 }
 
 // splice moves up to remain bytes from a source (drain; src when it is a
-// netloop connection) to a sink (pump; dst when it is one) through a
-// temporary pipe, as package net does: handled is false only when the
-// pipe could not be made. It counts the bytes in both connections' Stats.
+// netloop connection) to a sink (pump; dst when it is one) through a pooled
+// pipe, as package net does: handled is false only when no pipe could be
+// had. It counts the bytes in both connections' Stats.
 func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) (written int64, err error, handled bool) {
-	var p [2]int
-	if unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK) != nil {
+	p, _ := pipePool.Get().(*splicePipe)
+	if p == nil {
 		return 0, nil, false
 	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	defer putPipe(p)
 	moved := func(n int) {
 		written += int64(n)
 		remain -= int64(n)
@@ -154,11 +189,13 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 	}
 	for err == nil && remain > 0 {
 		var inPipe, n int
-		inPipe, err = drain(p[1], int(min(remain, maxSpliceSize)))
+		inPipe, err = drain(p.w, int(min(remain, maxSpliceSize)))
 		if err != nil || inPipe == 0 {
 			break
 		}
-		n, err = pump(p[0], inPipe)
+		p.data += inPipe
+		n, err = pump(p.r, inPipe)
+		p.data -= n
 		moved(n)
 		splicedBytes.Add(uint64(n))
 	}
@@ -167,14 +204,16 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 
 // pipeThrough writes b into the empty pipe p and pumps it out, in as many
 // rounds as the pipe's capacity needs.
-func pipeThrough(p [2]int, pump pumpFunc, b []byte) (int, error) {
+func pipeThrough(p *splicePipe, pump pumpFunc, b []byte) (int, error) {
 	written := 0
 	for written < len(b) {
-		n, err := unix.Write(p[1], b[written:])
+		n, err := unix.Write(p.w, b[written:])
 		if err != nil {
 			return written, os.NewSyscallError("write", err)
 		}
-		m, err := pump(p[0], n)
+		p.data += n
+		m, err := pump(p.r, n)
+		p.data -= m
 		written += m
 		if err != nil {
 			return written, err
