@@ -38,15 +38,20 @@
 // hog; a loop woken there would wake its readers into the P's own queue,
 // behind the hog, and they would wait one more time slice (measured: 0.6x
 // package net's requests per second and 1.8x its p99 with one spinning
-// goroutine at GOMAXPROCS=1). So the loop times its waits: after a wake-up
-// from the runtime's poller that came 5 ms or more after it parked (idle or
-// starved: it cannot tell yet), it yields once and times that; a yield or
-// timer wait that overran by 5 ms means another goroutine held the P. Then,
-// for the next 20 ms after the last such overrun, it waits on a 100 µs
-// timer instead of the runtime's poller: a timer wakes it as the P's next
-// goroutine, ahead of the hog, at the hog's next preemption. An idle
-// server pays one yield (no syscall) after each long quiet spell; a busy one
-// that is not starved never leaves the poller.
+// goroutine at GOMAXPROCS=1). So the loop times its waits on a timer: timers
+// fire at the next scheduling point, which a run queue of goroutines that
+// block reaches at once and a goroutine that runs on does not. After a
+// wake-up from the runtime's poller that came 5 ms or more after the loop
+// parked (idle or starved: it cannot tell yet), it waits once on a 100 µs
+// timer; while timer waits overrun by 5 ms or more, and for 20 ms after the
+// last one, it polls on that timer instead of parking in the runtime's
+// poller: at the hog's next preemption the timer makes the loop the P's next
+// goroutine, ahead of the hog, and the readers it wakes run before the hog
+// does. (Timing a runtime.Gosched instead was tried: it also overruns behind
+// a long run queue, and turned HTTP/2 load with 500 streams into false
+// alarms that doubled its p99.) An idle server pays one timer wait after
+// each quiet spell of 5 ms or more (an event that comes during it waits up
+// to 100 µs); a busy one that is not starved never leaves the poller.
 //
 // # Lifecycle
 //

@@ -128,49 +128,44 @@ func start() (*Loop, error) {
 
 // Starvation handling (see "When every P is busy" in the package doc).
 const (
-	// lateWake: a wait this much longer than it should have been means
-	// the loop was kept off the CPU.
+	// lateWake: a timer wait that overruns by this much means a goroutine
+	// held the P without reaching a scheduling point (it did not block);
+	// a wake-up from the runtime's poller this long after the loop parked
+	// (idle, or kept off the CPU: it cannot tell) makes it probe with one
+	// timer wait.
 	lateWake = 5 * time.Millisecond
-	// timerPoll is the timer a starved loop waits on between polls.
+	// timerPoll is the timer a probing or starved loop waits on.
 	timerPoll = 100 * time.Microsecond
 	// starvedHold is how long the loop keeps waiting on timers after its
-	// last late wake-up.
+	// last late timer wait.
 	starvedHold = 20 * time.Millisecond
-)
-
-// How the loop waits next.
-const (
-	waitPoller = iota // park in the runtime's poller
-	waitYield         // runtime.Gosched, timed: a probe for starvation
-	waitTimer         // sleep timerPoll (starved)
 )
 
 // run drains the poller whenever the runtime reports it readable, until the
 // file is closed.
 //
-// While the loop is kept off the CPU, it waits on a timer instead of the
-// runtime's poller. With every P busy, the runtime's poller is consulted
-// only by sysmon, which puts the woken loop on the global run queue beside
-// the goroutine it preempted; the P then takes both, and every goroutine the
-// loop wakes queues behind the hog for a whole time slice. A timer wake-up
-// instead makes the loop the P's next goroutine, ahead of the hog. The loop
-// tells that it was kept off the CPU by timing its waits: after a wake-up
-// from the poller that came long after it parked (idle or starved: it
-// cannot tell), it yields once; a yield or a timer wait that lasts lateWake
-// longer than it should means another goroutine held the P.
+// While goroutines that do not block hold the P, the loop waits on a timer
+// instead of the runtime's poller. The runtime then consults its poller
+// only from sysmon, which puts the woken loop on the global run queue
+// beside the goroutine it preempted; the P takes both, and every goroutine
+// the loop wakes queues behind the hog for a whole time slice. A timer
+// instead makes the loop the P's next goroutine at the hog's preemption,
+// ahead of it. The timer's lateness is the test: timers fire at the next
+// scheduling point, so a long run queue of goroutines that do block leaves
+// them on time, and only a goroutine that runs on makes them late.
 func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
 	evs := make([]poll.Event, batchSize)
 	var (
 		parked   time.Time // when the loop last parked in the runtime's poller
-		lastLate time.Time // the last late wait
-		next     = waitPoller
-		waited   = waitPoller // the wait that preceded this call of drain
+		lastLate time.Time // the last late timer wait
+		onTimer  bool      // the next wait is the timer's
+		fromPark bool      // this call of drain follows a park (not a timer)
 	)
 	drain := func(uintptr) bool {
 		now := time.Now()
-		probe := waited == waitPoller && !parked.IsZero() && now.Sub(parked) >= lateWake
-		waited = waitPoller // any further call follows a park
+		probe := fromPark && !parked.IsZero() && now.Sub(parked) >= lateWake
+		fromPark = true // any further call follows a park
 		starved := now.Sub(lastLate) < starvedHold
 		for {
 			n, err := lp.poller.Wait(evs)
@@ -195,32 +190,21 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				runtime.Gosched()
 				continue
 			}
-			switch {
-			case starved:
-				next = waitTimer
-				return true // Read returns; run waits
-			case probe && n > 0:
-				next = waitYield
-				return true
+			if starved || (probe && n > 0) {
+				onTimer = true
+				return true // Read returns; run waits on the timer
 			}
 			// Drained: the poller's own readiness is edge-triggered in the
 			// runtime too, and any event queued from now on raises a new
 			// edge, so parking cannot miss it.
-			next = waitPoller
 			parked = time.Now()
 			return false
 		}
 	}
 	for {
-		switch next {
-		case waitYield:
-			t := time.Now()
-			runtime.Gosched()
-			if now := time.Now(); now.Sub(t) >= lateWake {
-				lastLate = now
-				lp.late.Add(1)
-			}
-		case waitTimer:
+		fromPark = !onTimer
+		if onTimer {
+			onTimer = false
 			t := time.Now()
 			time.Sleep(timerPoll)
 			if now := time.Now(); now.Sub(t) >= timerPoll+lateWake {
@@ -228,9 +212,8 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				lp.late.Add(1)
 			}
 		}
-		waited, next = next, waitPoller
-		// Read returns nil only when drain chose to yield or sleep, and an
-		// error once the file is closed.
+		// Read returns nil only when drain chose the timer, and an error
+		// once the file is closed.
 		if rc.Read(drain) != nil {
 			return
 		}
