@@ -16,6 +16,8 @@
 #   http-c50-busy
 #               http-c50 with a CPU-bound goroutine spinning in the server
 #               beside the I/O (every P busy: server -burn 1)
+#   http-c50-p2-busy
+#               http-c50-p2 with two spinning goroutines (server -burn 2)
 #
 # Method: the server runs with GOMAXPROCS=1 on CPU $SERVER_CPU, the load tool
 # (and perf, strace) on CPU $LOAD_CPU, everything on 127.0.0.1. For each
@@ -77,8 +79,8 @@ for w in $WORKLOADS; do
 	b | http-c1000) workloads+=(http-c1000) ;;
 	c | echo-c50) workloads+=(echo-c50) ;;
 	d | h2-c50) workloads+=(h2-c50) ;;
-	http-c50-p2 | echo-c50-p2 | http-c50-busy) workloads+=("$w") ;;
-	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50 http-c50-p2 echo-c50-p2 http-c50-busy, or a b c d)" ;;
+	http-c50-p2 | echo-c50-p2 | http-c50-busy | http-c50-p2-busy) workloads+=("$w") ;;
+	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50 http-c50-p2 echo-c50-p2 http-c50-busy http-c50-p2-busy, or a b c d)" ;;
 	esac
 done
 ((${#workloads[@]} > 0)) || die "WORKLOADS is empty"
@@ -132,9 +134,9 @@ fi
 wl_mode() { case $1 in echo-*) echo echo ;; *) echo http ;; esac; }
 wl_tool() { case $1 in echo-*) echo echoload ;; h2-*) echo h2load ;; *) echo wrk ;; esac; }
 wl_conns() { local c=${1#*-c}; echo "${c%%-*}"; }
-wl_procs() { case $1 in *-p2) echo 2 ;; *) echo 1 ;; esac; }
-wl_burn() { case $1 in *-busy) echo 1 ;; *) echo 0 ;; esac; }
-wl_loadcpus() { case $1 in *-p2) echo "$SERVER_CPU,$LOAD_CPU" ;; *) echo "$LOAD_CPU" ;; esac; }
+wl_procs() { case $1 in *-p2 | *-p2-*) echo 2 ;; *) echo 1 ;; esac; }
+wl_burn() { case $1 in *-busy) wl_procs "$1" ;; *) echo 0 ;; esac; } # one spinner per P
+wl_loadcpus() { case $1 in *-p2 | *-p2-*) echo "$SERVER_CPU,$LOAD_CPU" ;; *) echo "$LOAD_CPU" ;; esac; }
 wl_unit() { case $1 in echo-*) echo msg ;; *) echo req ;; esac; }
 
 start_server() { # impl mode workload -> server_pid, addr
@@ -362,7 +364,7 @@ version_of() { "$@" 2>&1 | head -1 || true; }
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"
 	echo "- tools: $(version_of wrk -v | sed 's/ *Copyright.*//'); $(version_of h2load --version); $(version_of perf --version); syscalls from $syscall_source"
 	echo "- server: bench/server, GOMAXPROCS=1, \`taskset -c $SERVER_CPU\`, netloop Loops=$LOOPS, fresh per run; load: \`taskset -c $LOAD_CPU\`; 127.0.0.1 only"
-	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1)"
+	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1); http-c50-p2-busy = http-c50-p2 with two (-burn 2)"
 	echo "- load average before: $loadavg_before"
 	echo "- host check (bench/hiccup: 2 threads spin 2 s, one per CPU; lost_pct = time each did not run; near 0 = a quiet host):"
 	for h in "${host_checks[@]}"; do echo "  - $h"; done
