@@ -49,9 +49,14 @@
 // goroutine, ahead of the hog, and the readers it wakes run before the hog
 // does. (Timing a runtime.Gosched instead was tried: it also overruns behind
 // a long run queue, and turned HTTP/2 load with 500 streams into false
-// alarms that doubled its p99.) An idle server pays one timer wait after
-// each quiet spell of 5 ms or more (an event that comes during it waits up
-// to 100 µs); a busy one that is not starved never leaves the poller.
+// alarms that doubled its p99.) Only with GOMAXPROCS=1: with more Ps a
+// loop's timer fires only at its own P's scheduling points, while sysmon's
+// wake-ups reach whichever P is preempted first, and with two spinning
+// goroutines at GOMAXPROCS=2 timers measured 3.8-4.9k requests/s against
+// 6.2-6.8k without them (package net 7.4-8.0k; see bench/RESULTS.md). An
+// idle server pays one timer wait after each quiet spell of 5 ms or more
+// (an event that comes during it waits up to 100 µs); a busy one that is
+// not starved never leaves the poller.
 //
 // # Lifecycle
 //

@@ -167,6 +167,12 @@ func (lp *Loop) run(rc syscall.RawConn) {
 		probe := fromPark && !parked.IsZero() && now.Sub(parked) >= lateWake
 		fromPark = true // any further call follows a park
 		starved := now.Sub(lastLate) < starvedHold
+		if (probe || starved) && runtime.GOMAXPROCS(0) > 1 {
+			// With more than one P a timer fires only at its own P's
+			// scheduling points, while sysmon's wake-ups reach whichever
+			// P is preempted first: measured worse (package doc).
+			probe, starved = false, false
+		}
 		for {
 			n, err := lp.poller.Wait(evs)
 			if err != nil {
