@@ -283,11 +283,11 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 	}
 	n, err, handled := c.spliceTo(w) // counted by splice
 	if !handled {
-		var counted bool
-		n, err, counted = c.fd.writeTo(w, readerOnly{c})
+		m, werr, counted := c.fd.writeTo(w, readerOnly{c})
 		if !counted {
-			c.countRead(int(n))
+			c.countRead(int(m))
 		}
+		n, err = n+m, werr
 	}
 	if err != nil && err != io.EOF {
 		err = c.opError(opWriteTo, err)
@@ -299,14 +299,15 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // a stream socket on Linux, as package net; sendfile from a regular file),
 // otherwise through io.Copy.
 func (c *Conn) readFrom(r io.Reader) (int64, error) {
-	if n, err, handled := c.spliceFrom(r); handled {
-		return n, err // counted by splice
+	n0, err, handled := c.spliceFrom(r) // counted by splice
+	if handled {
+		return n0, err
 	}
 	n, err, counted := c.fd.readFrom(r, writerOnly{c})
 	if !counted {
 		c.countWritten(int(n))
 	}
-	return n, err
+	return n0 + n, err
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo from io.Copy, which

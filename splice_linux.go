@@ -3,6 +3,7 @@
 package netloop
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/netloop/netloop/bufpool"
 	"github.com/netloop/netloop/loop"
 	"golang.org/x/sys/unix"
 )
@@ -158,8 +160,9 @@ func spliceSource(r io.Reader) (*Conn, drainFunc) {
 
 // splice moves up to remain bytes from a source (drain; src when it is a
 // netloop connection) to a sink (pump; dst when it is one) through a pooled
-// pipe, as package net does: handled is false only when no pipe could be
-// had. It counts the bytes in both connections' Stats.
+// pipe, as package net does: handled is false when no pipe could be had or
+// the kernel cannot splice from the source (written then counts only bytes
+// that were buffered). It counts the bytes in both connections' Stats.
 func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) (written int64, err error, handled bool) {
 	p, _ := pipePool.Get().(*splicePipe)
 	if p == nil {
@@ -178,21 +181,33 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 	}
 	if src != nil {
 		// Bytes a small Read pulled into src's buffer go first.
-		var n int64
-		n, err = src.fd.flushBuffered(remain, func(b []byte) (int, error) {
+		b, done, terr := src.fd.takeBuffered(remain)
+		err = terr
+		if len(b) > 0 {
+			var n int
 			if dst != nil {
-				return dst.fd.Write(b)
+				n, err = dst.fd.Write(b)
+			} else {
+				n, err = pipeThrough(p, pump, b)
 			}
-			return pipeThrough(p, pump, b)
-		})
-		moved(int(n))
+			moved(n)
+		}
+		done()
 	}
+	spliced := false
 	for err == nil && remain > 0 {
 		var inPipe, n int
 		inPipe, err = drain(p.w, int(min(remain, maxSpliceSize)))
+		if err != nil && !spliced && errors.Is(err, syscall.EINVAL) {
+			// As package net: the kernel cannot splice from this socket,
+			// and the failed call consumed nothing, so io.Copy takes
+			// over (after what was written above).
+			return written, nil, false
+		}
 		if err != nil || inPipe == 0 {
 			break
 		}
+		spliced = true
 		p.data += inPipe
 		n, err = pump(p.r, inPipe)
 		p.data -= n
@@ -243,25 +258,29 @@ func (fd *netFD) locked(read bool, f func(d *loop.Desc) (int, error)) (int, erro
 	return f(d)
 }
 
-// flushBuffered hands write up to max of the bytes a small Read pulled
-// into fd's pooled buffer, taking out what it wrote.
-func (fd *netFD) flushBuffered(max int64, write func([]byte) (int, error)) (int64, error) {
-	n, err := fd.locked(true, func(*loop.Desc) (int, error) {
+// takeBuffered takes out of fd up to max of the bytes a small Read pulled
+// into its pooled buffer; done gives the buffer back once they are written.
+// Nothing of fd stays locked or referenced while they go out, so closing it
+// does not wait for the sink (package net, too, locks the source only while
+// it drains it).
+func (fd *netFD) takeBuffered(max int64) (b []byte, done func(), err error) {
+	done = func() {}
+	_, err = fd.locked(true, func(*loop.Desc) (int, error) {
 		if fd.rbuf == nil {
 			return 0, nil
 		}
-		b := fd.rbuf.B[fd.roff:]
-		if int64(len(b)) > max {
-			b = b[:max]
+		rest := fd.rbuf.B[fd.roff:]
+		if int64(len(rest)) > max {
+			b = append([]byte(nil), rest[:max]...)
+			fd.roff += int(max)
+			return 0, nil
 		}
-		n, err := write(b)
-		fd.roff += n
-		if fd.roff == len(fd.rbuf.B) {
-			fd.releaseBuf()
-		}
-		return n, err
+		buf := fd.rbuf
+		b, fd.rbuf, fd.roff = rest, nil, 0
+		done = func() { bufpool.Put(buf) }
+		return 0, nil
 	})
-	return int64(n), err
+	return b, done, err
 }
 
 // spliceDrain is the drainFunc of a netloop socket.

@@ -126,3 +126,51 @@ func TestSplice(t *testing.T) {
 		})
 	}
 }
+
+// TestSpliceCloseSourceWhileSinkFull: closing the source of an io.Copy
+// whose sink is full returns at once (the copy then fails), also when a
+// small Read left bytes in netloop's buffer that the copy must send first.
+func TestSpliceCloseSourceWhileSinkFull(t *testing.T) {
+	differential(t, func(t *testing.T, im impl) string {
+		defer watchdog(t, 30*time.Second, "close while sink full")()
+		lnA, lnB := listen(t, im, "tcp4"), listen(t, im, "tcp4")
+		dst, _ := pipe(t, lnA) // its peer never reads
+		for _, size := range []int{64 << 10, 1 << 10, 1} { // fill it up
+			chunk := make([]byte, size)
+			dst.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			for {
+				if _, err := dst.Write(chunk); err != nil {
+					break
+				}
+			}
+		}
+		dst.SetWriteDeadline(time.Time{})
+		src, srcPeer := pipe(t, lnB)
+		srcPeer.Write(make([]byte, 3000))
+		io.ReadFull(src, make([]byte, 1)) // netloop keeps the other 2999
+		copied := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(dst, src)
+			copied <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		closed := make(chan struct{})
+		go func() { src.Close(); close(closed) }()
+		var out []string
+		select {
+		case <-closed:
+			out = append(out, "source Close returned")
+		case <-time.After(2 * time.Second):
+			out = append(out, "source Close blocked behind the full sink")
+		}
+		dst.Close()
+		select {
+		case err := <-copied:
+			out = append(out, fmt.Sprintf("copy failed: %v", err != nil))
+		case <-time.After(5 * time.Second):
+			out = append(out, "copy did not return after both closed")
+		}
+		<-closed
+		return strings.Join(out, "\n")
+	})
+}
