@@ -135,7 +135,8 @@ func TestSpliceCloseSourceWhileSinkFull(t *testing.T) {
 		defer watchdog(t, 30*time.Second, "close while sink full")()
 		lnA, lnB := listen(t, im, "tcp4"), listen(t, im, "tcp4")
 		dst, _ := pipe(t, lnA) // its peer never reads
-		for _, size := range []int{64 << 10, 1 << 10, 1} { // fill it up
+		// Fill its send buffer up.
+		for _, size := range []int{64 << 10, 1 << 10, 1} {
 			chunk := make([]byte, size)
 			dst.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 			for {

@@ -42,21 +42,23 @@
 // fire at the next scheduling point, which a run queue of goroutines that
 // block reaches at once and a goroutine that runs on does not. After a
 // wake-up from the runtime's poller that came 5 ms or more after the loop
-// parked (idle or starved: it cannot tell yet), it waits once on a 100 µs
-// timer; while timer waits overrun by 5 ms or more, and for 20 ms after the
-// last one, it polls on that timer instead of parking in the runtime's
-// poller: at the hog's next preemption the timer makes the loop the P's next
-// goroutine, ahead of the hog, and the readers it wakes run before the hog
-// does. (Timing a runtime.Gosched instead was tried: it also overruns behind
+// parked (idle or starved: it cannot tell yet), it arms a 100 µs timer
+// (time.AfterFunc) and parks as usual; if that timer's callback runs 5 ms
+// late, or later on any of its own timer waits do, then for 20 ms after the
+// last such overrun the loop polls on a 100 µs timer instead of parking in
+// the runtime's poller: at the hog's next preemption the timer makes the
+// loop the P's next goroutine, ahead of the hog, and the readers it wakes run
+// before the hog does. (Timing a runtime.Gosched instead was tried: it also overruns behind
 // a long run queue, and turned HTTP/2 load with 500 streams into false
 // alarms that doubled its p99.) Only with GOMAXPROCS=1: with more Ps a
 // loop's timer fires only at its own P's scheduling points, while sysmon's
 // wake-ups reach whichever P is preempted first, and with two spinning
 // goroutines at GOMAXPROCS=2 timers measured 3.8-4.9k requests/s against
 // 6.2-6.8k without them (package net 7.4-8.0k; see bench/RESULTS.md). An
-// idle server pays one timer wait after each quiet spell of 5 ms or more
-// (an event that comes during it waits up to 100 µs); a busy one that is
-// not starved never leaves the poller.
+// idle server pays one timer and its callback after each quiet spell of
+// 5 ms or more, and stays in the poller meanwhile (sleeping on the probe
+// instead cost the next event 1.1 ms: an idle P sleeps at least 1 ms in
+// epoll_wait); a busy one that is not starved never leaves the poller.
 //
 // # Lifecycle
 //

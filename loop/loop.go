@@ -23,6 +23,10 @@ type Loop struct {
 	events  atomic.Uint64 // events dispatched
 	batches atomic.Uint64 // times the loop woke with events
 	late    atomic.Uint64 // waits that overran by lateWake (starvation)
+
+	epoch   time.Time    // lateAt counts from here (monotonic)
+	lateAt  atomic.Int64 // when the last wait overran; 0: never
+	probing atomic.Bool  // a probe timer is pending
 }
 
 // group is the process-wide set of loops.
@@ -113,6 +117,7 @@ func start() (*Loop, error) {
 		return nil, err
 	}
 	lp := &Loop{
+		epoch:  time.Now(),
 		poller: p,
 		file:   os.NewFile(uintptr(p.FD()), "netloop-poller"),
 		done:   make(chan struct{}),
@@ -131,10 +136,10 @@ const (
 	// lateWake: a timer wait that overruns by this much means a goroutine
 	// held the P without reaching a scheduling point (it did not block);
 	// a wake-up from the runtime's poller this long after the loop parked
-	// (idle, or kept off the CPU: it cannot tell) makes it probe with one
-	// timer wait.
+	// (idle, or kept off the CPU: it cannot tell) makes it arm one probe
+	// timer, while it stays in the poller.
 	lateWake = 5 * time.Millisecond
-	// timerPoll is the timer a probing or starved loop waits on.
+	// timerPoll is the probe timer, and the timer a starved loop polls on.
 	timerPoll = 100 * time.Microsecond
 	// starvedHold is how long the loop keeps waiting on timers after its
 	// last late timer wait.
@@ -158,7 +163,6 @@ func (lp *Loop) run(rc syscall.RawConn) {
 	evs := make([]poll.Event, batchSize)
 	var (
 		parked   time.Time // when the loop last parked in the runtime's poller
-		lastLate time.Time // the last late timer wait
 		onTimer  bool      // the next wait is the timer's
 		fromPark bool      // this call of drain follows a park (not a timer)
 	)
@@ -166,7 +170,8 @@ func (lp *Loop) run(rc syscall.RawConn) {
 		now := time.Now()
 		probe := fromPark && !parked.IsZero() && now.Sub(parked) >= lateWake
 		fromPark = true // any further call follows a park
-		starved := now.Sub(lastLate) < starvedHold
+		late := lp.lateAt.Load()
+		starved := late != 0 && int64(now.Sub(lp.epoch))-late < int64(starvedHold)
 		if (probe || starved) && runtime.GOMAXPROCS(0) > 1 {
 			// With more than one P a timer fires only at its own P's
 			// scheduling points, while sysmon's wake-ups reach whichever
@@ -196,9 +201,12 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				runtime.Gosched()
 				continue
 			}
-			if starved || (probe && n > 0) {
+			if starved {
 				onTimer = true
 				return true // Read returns; run waits on the timer
+			}
+			if probe && n > 0 {
+				lp.probe()
 			}
 			// Drained: the poller's own readiness is edge-triggered in the
 			// runtime too, and any event queued from now on raises a new
@@ -213,9 +221,8 @@ func (lp *Loop) run(rc syscall.RawConn) {
 			onTimer = false
 			t := time.Now()
 			time.Sleep(timerPoll)
-			if now := time.Now(); now.Sub(t) >= timerPoll+lateWake {
-				lastLate = now
-				lp.late.Add(1)
+			if time.Since(t) >= timerPoll+lateWake {
+				lp.overran()
 			}
 		}
 		// Read returns nil only when drain chose the timer, and an error
@@ -224,6 +231,28 @@ func (lp *Loop) run(rc syscall.RawConn) {
 			return
 		}
 	}
+}
+
+// probe arms a timer that checks, without taking the loop out of the
+// runtime's poller, whether the P reaches a scheduling point soon: its
+// callback runs at the first one after timerPoll.
+func (lp *Loop) probe() {
+	if !lp.probing.CompareAndSwap(false, true) {
+		return
+	}
+	due := time.Now().Add(timerPoll)
+	time.AfterFunc(timerPoll, func() {
+		if time.Since(due) >= lateWake {
+			lp.overran()
+		}
+		lp.probing.Store(false)
+	})
+}
+
+// overran records a wait that came back lateWake late.
+func (lp *Loop) overran() {
+	lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
+	lp.late.Add(1)
 }
 
 // dispatch applies one event to the Desc it names. An event whose tag does
