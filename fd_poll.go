@@ -189,6 +189,27 @@ func (fd *netFD) releaseBuf() {
 	}
 }
 
+// locked runs f with fd referenced and one side of it locked and checked
+// open, as Read and Write do.
+func (fd *netFD) locked(read bool, f func(d *loop.Desc) (int, error)) (int, error) {
+	defer runtime.KeepAlive(fd)
+	d := fd.d
+	if !d.Incref() {
+		return 0, net.ErrClosed
+	}
+	defer d.Decref()
+	lock, unlock, check := d.LockWrite, d.UnlockWrite, d.CheckWrite
+	if read {
+		lock, unlock, check = d.LockRead, d.UnlockRead, d.CheckRead
+	}
+	lock()
+	defer unlock()
+	if err := check(); err != nil {
+		return 0, err
+	}
+	return f(d)
+}
+
 func (fd *netFD) Write(p []byte) (int, error) {
 	defer runtime.KeepAlive(fd)
 	d := fd.d

@@ -4,10 +4,10 @@ package netloop
 
 import (
 	"io"
-	"net"
 	"os"
-	"runtime"
 	"syscall"
+
+	"github.com/netloop/netloop/loop"
 )
 
 // sendFile copies a file (or an io.LimitedReader of one) to the socket with
@@ -50,44 +50,40 @@ func (fd *netFD) sendFile(r io.Reader) (written int64, err error, handled bool) 
 }
 
 func (fd *netFD) sendFileFrom(src int, size int64) (written int64, err error, handled bool) {
-	defer runtime.KeepAlive(fd)
-	d := fd.d
-	if !d.Incref() {
-		return 0, net.ErrClosed, false
-	}
-	defer d.Decref()
-	d.LockWrite()
-	defer d.UnlockWrite()
-	if err := d.CheckWrite(); err != nil {
-		return 0, err, false
-	}
-	for {
-		chunk := 1<<31 - 1
-		if size > 0 {
-			chunk = int(min(size-written, int64(chunk)))
-		}
-		seq := d.WriteSeq()
-		n, err := sysSendfile(d.FD(), src, chunk)
-		if n > 0 {
-			written += int64(n)
-		}
-		switch {
-		case err == nil:
-			if n == 0 || (size > 0 && written >= size) {
-				return written, nil, true
+	// A closed or shut-down socket fails before f runs: not handled, and
+	// io.Copy reports it as package net's fallback does.
+	_, err = fd.locked(false, func(d *loop.Desc) (int, error) {
+		handled = true
+		for {
+			chunk := 1<<31 - 1
+			if size > 0 {
+				chunk = int(min(size-written, int64(chunk)))
 			}
-		case err == errAGAIN:
-			if size > 0 && written >= size {
-				return written, nil, true
+			seq := d.WriteSeq()
+			n, err := sysSendfile(d.FD(), src, chunk)
+			if n > 0 {
+				written += int64(n)
 			}
-			if err := d.WaitWrite(seq); err != nil {
-				return written, err, true
+			switch {
+			case err == nil:
+				if n == 0 || (size > 0 && written >= size) {
+					return 0, nil
+				}
+			case err == errAGAIN:
+				if size > 0 && written >= size {
+					return 0, nil
+				}
+				if err := d.WaitWrite(seq); err != nil {
+					return 0, err
+				}
+			case err == errINTR:
+			case errSendfileUnsupported(err):
+				handled = written > 0
+				return 0, os.NewSyscallError("sendfile", err)
+			default:
+				return 0, os.NewSyscallError("sendfile", err)
 			}
-		case err == errINTR:
-		case errSendfileUnsupported(err):
-			return written, os.NewSyscallError("sendfile", err), written > 0
-		default:
-			return written, os.NewSyscallError("sendfile", err), true
 		}
-	}
+	})
+	return written, err, handled
 }

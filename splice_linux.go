@@ -116,7 +116,7 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, err error, handled bool) {
 		}
 		return written, err, handled
 	case *net.UnixConn:
-		if isStreamSocket(w) {
+		if isUnixStream(w) {
 			return splice(nil, rawPump(w), c, c.fd.spliceDrain, 1<<63-1)
 		}
 	}
@@ -138,7 +138,7 @@ func spliceSource(r io.Reader) (*Conn, drainFunc) {
 	case *net.TCPConn:
 		return nil, rawDrain(s)
 	case *net.UnixConn:
-		if isStreamSocket(s) {
+		if isUnixStream(s) {
 			return nil, rawDrain(s)
 		}
 		return nil, nil
@@ -169,12 +169,17 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 		return 0, nil, false
 	}
 	defer putPipe(p)
-	moved := func(n int) {
-		written += int64(n)
-		remain -= int64(n)
+	// Stats count what each side really moved: the source when bytes
+	// leave it, the sink when they reach it (bytes lost in the pipe when
+	// the sink fails were still read).
+	read := func(n int) {
 		if src != nil {
 			src.countRead(n)
 		}
+	}
+	wrote := func(n int) {
+		written += int64(n)
+		remain -= int64(n)
 		if dst != nil {
 			dst.countWritten(n)
 		}
@@ -184,13 +189,14 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 		b, done, terr := src.fd.takeBuffered(remain)
 		err = terr
 		if len(b) > 0 {
+			read(len(b))
 			var n int
 			if dst != nil {
 				n, err = dst.fd.Write(b)
 			} else {
 				n, err = pipeThrough(p, pump, b)
 			}
-			moved(n)
+			wrote(n)
 		}
 		done()
 	}
@@ -208,10 +214,11 @@ func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) 
 			break
 		}
 		spliced = true
+		read(inPipe)
 		p.data += inPipe
 		n, err = pump(p.r, inPipe)
 		p.data -= n
-		moved(n)
+		wrote(n)
 		splicedBytes.Add(uint64(n))
 	}
 	return written, err, true
@@ -235,27 +242,6 @@ func pipeThrough(p *splicePipe, pump pumpFunc, b []byte) (int, error) {
 		}
 	}
 	return written, nil
-}
-
-// locked runs f with fd referenced and one side of it locked and checked
-// open, as Read and Write do.
-func (fd *netFD) locked(read bool, f func(d *loop.Desc) (int, error)) (int, error) {
-	defer runtime.KeepAlive(fd)
-	d := fd.d
-	if !d.Incref() {
-		return 0, net.ErrClosed
-	}
-	defer d.Decref()
-	lock, unlock, check := d.LockWrite, d.UnlockWrite, d.CheckWrite
-	if read {
-		lock, unlock, check = d.LockRead, d.UnlockRead, d.CheckRead
-	}
-	lock()
-	defer unlock()
-	if err := check(); err != nil {
-		return 0, err
-	}
-	return f(d)
 }
 
 // takeBuffered takes out of fd up to max of the bytes a small Read pulled
@@ -408,15 +394,11 @@ func rawIO(c syscall.Conn, read bool, f func(s int) bool) error {
 	return err
 }
 
-// isStreamSocket reports whether c is a SOCK_STREAM socket.
-func isStreamSocket(c syscall.Conn) bool {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return false
-	}
-	typ := -1
-	rc.Control(func(s uintptr) {
-		typ, _ = unix.GetsockoptInt(int(s), unix.SOL_SOCKET, unix.SO_TYPE)
-	})
-	return typ == unix.SOCK_STREAM
+// isUnixStream reports whether c is a "unix" (stream) socket, from the
+// network its address names, as package net checks its own fd.net: no
+// syscall, and a closed connection still qualifies (its error then comes
+// from the splice, as net's does).
+func isUnixStream(c *net.UnixConn) bool {
+	a, ok := c.LocalAddr().(*net.UnixAddr)
+	return ok && a != nil && a.Net == "unix"
 }

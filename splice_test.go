@@ -68,6 +68,17 @@ func TestSplice(t *testing.T) {
 				rec("copy to EOF: %d %s", n, errShape(err))
 				dst.(interface{ CloseWrite() error }).CloseWrite()
 				rec("peer got: %s (want %x)", <-got, sha256.Sum256(data[1:]))
+				if nl, ok := lnB.(*netloop.Listener); ok && netloop.Native() {
+					// Stats count every byte once: the small Read, the
+					// buffered bytes and the spliced ones on the source,
+					// the bytes that arrived on the sink.
+					if r := nl.Stats().BytesRead; r != uint64(len(data)) {
+						t.Errorf("source's listener counted %d bytes read, want %d", r, len(data))
+					}
+					if w := lnA.(*netloop.Listener).Stats().BytesWritten; w != uint64(len(data)-1) {
+						t.Errorf("sink's listener counted %d bytes written, want %d", w, len(data)-1)
+					}
+				}
 
 				// 2. package net's socket into im.
 				dst, dstPeer = pipe(t, lnA)
