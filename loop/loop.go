@@ -24,9 +24,11 @@ type Loop struct {
 	batches atomic.Uint64 // times the loop woke with events
 	late    atomic.Uint64 // waits that overran by lateWake (starvation)
 
-	epoch   time.Time    // lateAt counts from here (monotonic)
-	lateAt  atomic.Int64 // when the last wait overran; 0: never
-	probing atomic.Bool  // a probe timer is pending
+	epoch    time.Time    // lateAt and probeDue count from here (monotonic)
+	lateAt   atomic.Int64 // when the last wait overran; 0: never
+	probeDue atomic.Int64 // when the pending probe is due
+	probing  atomic.Bool  // a probe is pending
+	probeT   *time.Timer  // the probe's timer, reused; owned by run
 }
 
 // group is the process-wide set of loops.
@@ -160,6 +162,11 @@ const (
 // them on time, and only a goroutine that runs on makes them late.
 func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
+	defer func() { // nothing of the loop outlives it
+		if lp.probeT != nil {
+			lp.probeT.Stop()
+		}
+	}()
 	evs := make([]poll.Event, batchSize)
 	var (
 		parked   time.Time // when the loop last parked in the runtime's poller
@@ -199,6 +206,7 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				// not queue every one of them ahead of a connection whose
 				// event comes later.
 				runtime.Gosched()
+				now = time.Now()
 				continue
 			}
 			if starved {
@@ -210,8 +218,9 @@ func (lp *Loop) run(rc syscall.RawConn) {
 			}
 			// Drained: the poller's own readiness is edge-triggered in the
 			// runtime too, and any event queued from now on raises a new
-			// edge, so parking cannot miss it.
-			parked = time.Now()
+			// edge, so parking cannot miss it. (parked is when this
+			// wake-up began: close enough to tell 5 ms gaps.)
+			parked = now
 			return false
 		}
 	}
@@ -235,18 +244,25 @@ func (lp *Loop) run(rc syscall.RawConn) {
 
 // probe arms a timer that checks, without taking the loop out of the
 // runtime's poller, whether the P reaches a scheduling point soon: its
-// callback runs at the first one after timerPoll.
+// callback runs at the first one after timerPoll. Called by run only.
 func (lp *Loop) probe() {
 	if !lp.probing.CompareAndSwap(false, true) {
 		return
 	}
-	due := time.Now().Add(timerPoll)
-	time.AfterFunc(timerPoll, func() {
-		if time.Since(due) >= lateWake {
-			lp.overran()
-		}
-		lp.probing.Store(false)
-	})
+	lp.probeDue.Store(int64(time.Since(lp.epoch) + timerPoll))
+	if lp.probeT == nil {
+		lp.probeT = time.AfterFunc(timerPoll, lp.probed)
+	} else {
+		lp.probeT.Reset(timerPoll)
+	}
+}
+
+// probed is the probe timer's callback.
+func (lp *Loop) probed() {
+	if int64(time.Since(lp.epoch))-lp.probeDue.Load() >= int64(lateWake) {
+		lp.overran()
+	}
+	lp.probing.Store(false)
 }
 
 // overran records a wait that came back lateWake late.
