@@ -42,18 +42,7 @@ func TestFileAndSyscallConn(t *testing.T) {
 			t.Fatal(err)
 		}
 		go func() { time.Sleep(30 * time.Millisecond); c.Write([]byte("raw")) }()
-		var got []byte
-		calls := 0
-		err = rc.Read(func(fd uintptr) bool {
-			calls++
-			b := make([]byte, 16)
-			n, err := syscall.Read(int(fd), b)
-			if err == syscall.EAGAIN {
-				return false
-			}
-			got = append(got, b[:max(n, 0)]...)
-			return true
-		})
+		got, calls, err := rawRead(rc, 16)
 		out = append(out, fmt.Sprintf("raw read %q %s, called more than once %v", got, errShape(err), calls > 1))
 		err = rc.Write(func(fd uintptr) bool {
 			_, err := syscall.Write(int(fd), []byte("!"))
@@ -73,4 +62,21 @@ func TestFileAndSyscallConn(t *testing.T) {
 		out = append(out, "listener raw read: "+errShape(lrc.Read(func(uintptr) bool { return true })))
 		return strings.Join(out, "\n")
 	})
+}
+
+// rawRead reads the socket once through rc, as a caller of SyscallConn
+// would: the callback asks to wait while read(2) says EAGAIN. It returns
+// what was read and how often the callback ran.
+func rawRead(rc syscall.RawConn, size int) (got []byte, calls int, err error) {
+	err = rc.Read(func(fd uintptr) bool {
+		calls++
+		b := make([]byte, size)
+		n, err := syscall.Read(int(fd), b)
+		if err == syscall.EAGAIN {
+			return false
+		}
+		got = append(got, b[:max(n, 0)]...)
+		return true
+	})
+	return got, calls, err
 }

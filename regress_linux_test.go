@@ -145,16 +145,7 @@ func TestCoalescedBytesBypassRawConn(t *testing.T) {
 	rc, _ := s.(interface {
 		SyscallConn() (syscall.RawConn, error)
 	}).SyscallConn()
-	var raw []byte
-	rc.Read(func(fd uintptr) bool {
-		b := make([]byte, 64)
-		n, err := unix.Read(int(fd), b)
-		if err == unix.EAGAIN {
-			return false
-		}
-		raw = append(raw, b[:max(n, 0)]...)
-		return true
-	})
+	raw, _, _ := rawRead(rc, 64)
 	if string(raw) != "!" {
 		t.Errorf("RawConn.Read got %q, want the bytes after the coalesced ones: %q", raw, "!")
 	}
