@@ -42,36 +42,16 @@ func TestEveryPBusy(t *testing.T) {
 
 	const conns, window = 20, 600 * time.Millisecond
 	roundTrips := func(im impl) int64 {
+		starvedBefore := netloop.ReadStats().LoopStarved
 		ln := listen(t, im, "tcp4")
-		defer ln.Close()
-		var served sync.WaitGroup
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				served.Add(1)
-				go func() {
-					defer served.Done()
-					defer c.Close()
-					io.Copy(c, c)
-				}()
-			}
-		}()
+		defer serveEach(ln, func(c net.Conn) { io.Copy(c, c) })()
 		end := time.Now().Add(window)
 		total := pingPong(t, ln, conns, end)
-		if im.name == "netloop" && netloop.Native() { // loops still run: ln is open
-			var late uint64
-			for _, l := range netloop.ReadStats().PerLoop {
-				late += l.Starved
-			}
-			if late == 0 {
-				t.Error("no loop noticed that it was starved (Stats.PerLoop[].Starved)")
+		if im.name == "netloop" && netloop.Native() {
+			if netloop.ReadStats().LoopStarved == starvedBefore {
+				t.Error("no loop noticed that it was starved (Stats.LoopStarved)")
 			}
 		}
-		ln.Close()
-		served.Wait()
 		return total
 	}
 
@@ -116,7 +96,7 @@ func TestLongRunQueueIsNotStarvation(t *testing.T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	ln := listen(t, impls[1], "tcp4")
-	go serveEach(ln, func(c net.Conn) {
+	stop := serveEach(ln, func(c net.Conn) {
 		b := make([]byte, 1)
 		for {
 			if _, err := c.Read(b); err != nil {
@@ -128,12 +108,10 @@ func TestLongRunQueueIsNotStarvation(t *testing.T) {
 			}
 		}
 	})
+	defer stop()
+	before := netloop.ReadStats().LoopStarved
 	pingPong(t, ln, 200, time.Now().Add(time.Second))
-	var late uint64
-	for _, l := range netloop.ReadStats().PerLoop {
-		late += l.Starved
-	}
-	if late != 0 {
+	if late := netloop.ReadStats().LoopStarved - before; late != 0 {
 		t.Errorf("loops reported %d starved waits under a long run queue of goroutines that block", late)
 	}
 }
@@ -191,7 +169,7 @@ func TestNoLatencyAfterIdle(t *testing.T) {
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	ln := listen(t, impls[1], "tcp4")
-	go serveEach(ln, func(c net.Conn) { io.Copy(c, readerOnlyT{c}) })
+	defer serveEach(ln, func(c net.Conn) { io.Copy(c, readerOnlyT{c}) })()
 	c := dial(t, ln)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -219,17 +197,30 @@ func TestNoLatencyAfterIdle(t *testing.T) {
 }
 
 // serveEach runs handle on every connection ln accepts, closing it after,
-// until ln is closed.
-func serveEach(ln net.Listener, handle func(net.Conn)) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+// until ln is closed. The func it returns closes ln and waits for every
+// handler, so that no connection of a test is still open in the next one
+// (whose process-wide Stats it would change).
+func serveEach(ln net.Listener, handle func(net.Conn)) (stop func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
 		}
-		go func() {
-			defer c.Close()
-			handle(c)
-		}()
+	}()
+	return func() {
+		ln.Close()
+		wg.Wait()
 	}
 }
 

@@ -22,10 +22,16 @@ type Stats struct {
 
 	// Process-wide only (zero in a Listener's Stats, and on the
 	// package-net backend):
-	Loops       int    // event loops running
-	LoopEvents  uint64 // readiness events the running loops dispatched
-	LoopWakeups uint64 // times the running loops woke with events
-	// PerLoop breaks LoopEvents and LoopWakeups down by loop.
+	Loops int // event loops running
+	// LoopEvents, LoopWakeups and LoopStarved count the readiness events
+	// dispatched, the times a loop woke with events and the loops' starved
+	// waits (see LoopStats.Starved), over every loop the process has run:
+	// the loops stop when the last connection and listener close and start
+	// again with the next, and these counters never go back.
+	LoopEvents  uint64
+	LoopWakeups uint64
+	LoopStarved uint64
+	// PerLoop holds the counters of each running loop (since it started).
 	PerLoop []LoopStats
 	// SyscallsAvoided counts Reads that parked at once because the socket
 	// was known to be empty, where package net would first have called

@@ -78,8 +78,11 @@ func TestStatsKnownWorkload(t *testing.T) {
 		for _, l := range after.PerLoop {
 			sum += l.Events
 		}
-		if len(after.PerLoop) != after.Loops || sum != after.LoopEvents {
-			t.Errorf("per-loop figures %+v do not add up to %d events over %d loops", after.PerLoop, after.LoopEvents, after.Loops)
+		// The loops may have stopped and started again during the test (when
+		// an earlier test's last connection closed): the running loops'
+		// figures are then part of the process's.
+		if len(after.PerLoop) != after.Loops || sum > after.LoopEvents {
+			t.Errorf("per-loop figures %+v exceed %d events over %d loops", after.PerLoop, after.LoopEvents, after.Loops)
 		}
 		if after.SyscallsAvoided <= before.SyscallsAvoided {
 			t.Errorf("no read parked without a syscall: before %d after %d", before.SyscallsAvoided, after.SyscallsAvoided)

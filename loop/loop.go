@@ -38,9 +38,11 @@ type group struct {
 }
 
 var (
-	mu    sync.Mutex // guards cur and users
+	mu    sync.Mutex // guards cur, users and retired
 	cur   *group     // nil while stopped
 	users int        // registered descriptors not yet destroyed
+	// retired holds the counters of the loops of stopped groups.
+	retired struct{ Events, Batches, Late uint64 }
 
 	fds  table         // descriptor number -> *Desc, shared by all loops
 	gens atomic.Uint32 // generation counter for Register
@@ -110,6 +112,9 @@ func release() {
 	for _, lp := range g.loops {
 		lp.file.Close() // wakes the parked loop goroutine, which returns
 		<-lp.done
+		retired.Events += lp.events.Load()
+		retired.Batches += lp.batches.Load()
+		retired.Late += lp.late.Load()
 	}
 }
 
@@ -294,12 +299,19 @@ func dispatch(ev *poll.Event) {
 	}
 }
 
-// Stats reports the loops currently running and their counters.
+// Stats reports the loops currently running and the counters of every loop
+// the process has run.
 type Stats struct {
-	Loops   int    // loops in the running group (0 when stopped)
-	Users   int    // registered descriptors
-	Events  uint64 // events dispatched by the running group
-	Batches uint64 // times its loops woke with events
+	Loops int // loops in the running group (0 when stopped)
+	Users int // registered descriptors
+	// Events, Batches and Late count the events dispatched, the times a
+	// loop woke with events and the starved waits, over every loop since
+	// the process started: the group stops when its last descriptor goes
+	// and a later Register starts a new one, and these counters carry on,
+	// never going back.
+	Events  uint64
+	Batches uint64
+	Late    uint64
 	// PerLoop holds the counters of each running loop, in order.
 	PerLoop []LoopStats
 }
@@ -314,7 +326,7 @@ type LoopStats struct {
 func ReadStats() Stats {
 	mu.Lock()
 	defer mu.Unlock()
-	s := Stats{Users: users}
+	s := Stats{Users: users, Events: retired.Events, Batches: retired.Batches, Late: retired.Late}
 	if cur != nil {
 		s.Loops = len(cur.loops)
 		for _, lp := range cur.loops {
@@ -322,6 +334,7 @@ func ReadStats() Stats {
 			s.PerLoop = append(s.PerLoop, ls)
 			s.Events += ls.Events
 			s.Batches += ls.Batches
+			s.Late += ls.Late
 		}
 	}
 	return s
