@@ -62,6 +62,10 @@ var splicedBytes atomic.Uint64
 
 func splicedBytesCount() uint64 { return splicedBytes.Load() }
 
+// testHookDrain, when set (by tests only), wraps the source of every splice;
+// it fakes kernels that cannot splice from a socket.
+var testHookDrain func(drainFunc) drainFunc
+
 // drainFunc moves up to max bytes from a socket into the empty pipe pw,
 // parking while the socket has none; (0, nil) is end of file.
 type drainFunc func(pw, max int) (int, error)
@@ -164,6 +168,9 @@ func spliceSource(r io.Reader) (*Conn, drainFunc) {
 // the kernel cannot splice from the source (written then counts only bytes
 // that were buffered). It counts the bytes in both connections' Stats.
 func splice(dst *Conn, pump pumpFunc, src *Conn, drain drainFunc, remain int64) (written int64, err error, handled bool) {
+	if testHookDrain != nil {
+		drain = testHookDrain(drain)
+	}
 	p, _ := pipePool.Get().(*splicePipe)
 	if p == nil {
 		return 0, nil, false

@@ -33,6 +33,39 @@ func feed(c net.Conn, data []byte) {
 	}()
 }
 
+// copyAfterSmallRead copies data from a socket of lnB to one of lnA: a
+// 1-byte Read first (netloop buffers more than it returns), then through
+// a LimitedReader of 1 MiB, then io.Copy to EOF. rec gets what happened.
+func copyAfterSmallRead(t *testing.T, lnA, lnB net.Listener, data []byte, rec func(string, ...any)) {
+	dst, dstPeer := pipe(t, lnA)
+	got := sink(dstPeer)
+	src, srcPeer := pipe(t, lnB)
+	feed(srcPeer, data)
+	one := make([]byte, 1)
+	n1, err := io.ReadFull(src, one)
+	rec("small read: %d %v %s", n1, one[0] == data[0], errShape(err))
+	lr := &io.LimitedReader{R: src, N: 1 << 20}
+	n, err := io.Copy(dst, lr)
+	rec("copy limited: %d left %d %s", n, lr.N, errShape(err))
+	n, err = io.Copy(dst, src)
+	rec("copy to EOF: %d %s", n, errShape(err))
+	dst.(interface{ CloseWrite() error }).CloseWrite()
+	rec("peer got: %s (want %x)", <-got, sha256.Sum256(data[1:]))
+}
+
+// copyIntoNet copies data from an accepted socket of lnB into a package net
+// client of lnA (WriteTo on the source's side).
+func copyIntoNet(t *testing.T, lnA, lnB net.Listener, data []byte, rec func(string, ...any)) {
+	sinkS, sinkC := pipe(t, lnA)
+	got := sink(sinkS)
+	srcS, srcC := pipe(t, lnB)
+	feed(srcC, data)
+	n, err := io.Copy(sinkC, srcS)
+	rec("copy to package net: %d %s", n, errShape(err))
+	sinkC.(interface{ CloseWrite() error }).CloseWrite()
+	rec("peer got: %s", <-got)
+}
+
 // TestSplice copies socket to socket through ReadFrom and WriteTo in every
 // combination package net splices (netloop to netloop, package net to
 // netloop, netloop to package net; limited, after a small Read left bytes in
@@ -52,22 +85,8 @@ func TestSplice(t *testing.T) {
 				var out []string
 				rec := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 
-				// 1. im to im: a 1-byte Read first (netloop buffers more),
-				// then a LimitedReader, then io.Copy to EOF.
-				dst, dstPeer := pipe(t, lnA)
-				got := sink(dstPeer)
-				src, srcPeer := pipe(t, lnB)
-				feed(srcPeer, data)
-				one := make([]byte, 1)
-				n1, err := io.ReadFull(src, one)
-				rec("small read: %d %v %s", n1, one[0] == data[0], errShape(err))
-				lr := &io.LimitedReader{R: src, N: 1 << 20}
-				n, err := io.Copy(dst, lr)
-				rec("copy limited: %d left %d %s", n, lr.N, errShape(err))
-				n, err = io.Copy(dst, src)
-				rec("copy to EOF: %d %s", n, errShape(err))
-				dst.(interface{ CloseWrite() error }).CloseWrite()
-				rec("peer got: %s (want %x)", <-got, sha256.Sum256(data[1:]))
+				// 1. im to im.
+				copyAfterSmallRead(t, lnA, lnB, data, rec)
 				if nl, ok := lnB.(*netloop.Listener); ok && netloop.Native() {
 					// Stats count every byte once: the small Read, the
 					// buffered bytes and the spliced ones on the source,
@@ -81,24 +100,17 @@ func TestSplice(t *testing.T) {
 				}
 
 				// 2. package net's socket into im.
-				dst, dstPeer = pipe(t, lnA)
-				got = sink(dstPeer)
+				dst, dstPeer := pipe(t, lnA)
+				got := sink(dstPeer)
 				srcS, srcC := pipe(t, lnB)
 				feed(srcS, data)
-				n, err = io.Copy(dst, srcC)
+				n, err := io.Copy(dst, srcC)
 				rec("copy from package net: %d %s", n, errShape(err))
 				dst.(interface{ CloseWrite() error }).CloseWrite()
 				rec("peer got: %s", <-got)
 
 				// 3. im into package net's socket.
-				sinkS, sinkC := pipe(t, lnA)
-				got = sink(sinkS)
-				srcS, srcC = pipe(t, lnB)
-				feed(srcC, data)
-				n, err = io.Copy(sinkC, srcS)
-				rec("copy to package net: %d %s", n, errShape(err))
-				sinkC.(interface{ CloseWrite() error }).CloseWrite()
-				rec("peer got: %s", <-got)
+				copyIntoNet(t, lnA, lnB, data, rec)
 
 				// 4. The source's read deadline passes mid-copy, both ways
 				// round (the error shapes of unix sockets differ by design:
