@@ -112,11 +112,14 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, err error, handled bool) {
 	}
 	switch w := w.(type) {
 	case *net.TCPConn:
+		if w == nil {
+			return 0, nil, false // io.Copy gets package net's error
+		}
 		written, err, handled = splice(nil, rawPump(w), c, c.fd.spliceDrain, 1<<63-1)
 		if err != nil {
 			// Where package net splices TCP to TCP, the error comes from
 			// the sink's ReadFrom.
-			err = &net.OpError{Op: "readfrom", Net: w.LocalAddr().Network(), Source: w.LocalAddr(), Addr: w.RemoteAddr(), Err: err}
+			err = &net.OpError{Op: "readfrom", Net: tcpNetwork(w), Source: w.LocalAddr(), Addr: w.RemoteAddr(), Err: err}
 		}
 		return written, err, handled
 	case *net.UnixConn:
@@ -125,6 +128,19 @@ func (c *Conn) spliceTo(w io.Writer) (written int64, err error, handled bool) {
 		}
 	}
 	return 0, nil, false
+}
+
+// tcpNetwork returns the network c was dialled or listened on ("tcp",
+// "tcp4" or "tcp6"), which package net names in its errors and keeps in an
+// unexported field; its address says only "tcp", which is what it falls
+// back to should package net change. For errors only.
+func tcpNetwork(c *net.TCPConn) string {
+	if fd := reflect.ValueOf(c).Elem().FieldByName("fd"); fd.Kind() == reflect.Pointer && !fd.IsNil() {
+		if nw := fd.Elem().FieldByName("net"); nw.Kind() == reflect.String && nw.String() != "" {
+			return nw.String()
+		}
+	}
+	return c.LocalAddr().Network()
 }
 
 // spliceSource returns how to drain r, nil if it cannot be spliced from,

@@ -131,6 +131,20 @@ func TestSplice(t *testing.T) {
 						dst.Close()
 						rec("peer got: %s", <-got)
 					}
+
+					// 5. im into a package net socket dialled as "tcp4"
+					// whose write deadline has passed: the error names
+					// the sink's network as package net does.
+					sinkC, err := net.Dial("tcp4", lnA.Addr().String())
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer sinkC.Close()
+					srcS, srcC = pipe(t, lnB)
+					srcC.Write(data[:1000])
+					sinkC.SetWriteDeadline(time.Now().Add(-time.Second))
+					n, err = io.Copy(sinkC, srcS)
+					rec("write deadline of a tcp4 sink: %d %s", n, errShape(err))
 				}
 				spliced[im.name] = netloop.SplicedBytes() - before
 				t.Logf("spliced %d bytes\n%s", spliced[im.name], strings.Join(out, "\n"))
