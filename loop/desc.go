@@ -209,6 +209,9 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		if dr.seq.Load() != seq {
 			return nil
 		}
+		if d.lp.assist() { // the loop is starved: poll for it, look again
+			continue
+		}
 		// Announce the park, then look again: the loop (seq), Close
 		// (closing) and the deadline setters store before they load
 		// parked, so either they see parked or we see their store.
