@@ -68,13 +68,19 @@
 // a goroutine about to park first polls the loop's poller itself if nobody
 // has for 50 µs (an assist: one at a time per loop, through a second handle
 // on the poller with a batch of its own) and dispatches what it finds; the
-// readers it wakes run before the P goes back to the hog. Measured with one
-// spinning goroutine at GOMAXPROCS=1: 6.6-7.2k requests/s and p99 22-24 ms
-// against 5.3-5.6k and 25-38 ms without (package net 2.5k, 24 ms); with two
-// at GOMAXPROCS=2: 6.6-6.8k against 5.6-6.3k (package net 7.8-8.1k). Never
+// readers it wakes run before the P goes back to the hog. Measured with wrk
+// -c50, alternating runs, medians: one spinning goroutine at GOMAXPROCS=1,
+// 5.9k requests/s against 5.1k without (5 rounds; package net 2.5k); two
+// at GOMAXPROCS=2, 6.3k against 5.7k (3 rounds; package net 7.7k). Never
 // when not starved: polls from every parking goroutine keep refilling the
 // P's local run queue, and with 1000 connections what overflowed to the
-// global queue then waited (p99 1.3 s instead of 40 ms).
+// global queue then waited (p99 1.3 s instead of 40 ms). For the same
+// reason a late wait counts as starved only if no goroutine of the loop
+// parked in the 2.5 ms before it (parks are stamped, one in 16): a long run
+// queue also makes the loop late, since the next-goroutine slot a timer
+// wakes it into goes to every goroutine readied after it, but its
+// goroutines keep parking, and taking that for starvation let assists
+// keep it going (seen once in three runs with 1000 connections: p99 1.26 s).
 //
 // # Lifecycle
 //

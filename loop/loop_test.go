@@ -93,7 +93,7 @@ func dispatchOne(t *testing.T, d *Desc, b int) {
 // starve makes lp look starved a moment ago, with a poller nobody has
 // polled for a second.
 func starve(lp *Loop) {
-	lp.overran()
+	lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
 	lp.polledAt.Store(int64(time.Since(lp.epoch) - time.Second))
 }
 
@@ -121,13 +121,13 @@ func TestAssistGate(t *testing.T) {
 
 	d, _, _ := registered(t)
 	lp := d.lp
-	if lp.lateAt.Load() == 0 && lp.assist() {
+	if lp.lateAt.Load() == 0 && lp.assist(false) {
 		t.Error("assisted a loop that was never starved")
 	}
 	before := ReadStats().Assists
 	starve(lp)
 	t0 := int64(time.Since(lp.epoch))
-	if !lp.assist() {
+	if !lp.assist(false) {
 		t.Fatal("did not assist a starved loop unpolled for a second")
 	}
 	if lp.polledAt.Load() < t0 {
@@ -165,7 +165,7 @@ func TestAssistDispatches(t *testing.T) {
 		seq := d.ReadSeq()
 		starve(lp)
 		syscall.Write(b, []byte("x"))
-		if lp.assist() && d.ReadSeq() != seq {
+		if lp.assist(false) && d.ReadSeq() != seq {
 			direct = true
 		}
 
@@ -191,5 +191,24 @@ func TestAssistDispatches(t *testing.T) {
 	}
 	if !viaWait {
 		t.Error("WaitRead never assisted before parking")
+	}
+}
+
+// TestLongQueueIsNotStarvation: a late wait counts as starvation only if no
+// goroutine of the loop parked for lateWake/2 before it: goroutines that
+// kept parking mean a long run queue held the loop back, not a hog.
+func TestLongQueueIsNotStarvation(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	before := lp.late.Load()
+	lp.activeAt.Store(int64(time.Since(lp.epoch)))
+	lp.overran()
+	if lp.late.Load() != before {
+		t.Error("a late wait counted as starvation although a goroutine had just parked")
+	}
+	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake))
+	lp.overran()
+	if lp.late.Load() != before+1 || lp.lateAt.Load() == 0 {
+		t.Error("a late wait after lateWake without parks did not count as starvation")
 	}
 }
