@@ -76,7 +76,6 @@ type dir struct {
 
 	// Guarded by mu.
 	timer      *time.Timer // reused for waits with a deadline
-	parks      uint        // waits, for Loop.assist's sampled stamp
 	drained    bool        // the direction was found empty at drainedSeq
 	drainedSeq uint64
 }
@@ -209,10 +208,6 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		}
 		if dr.seq.Load() != seq {
 			return nil
-		}
-		dr.parks++
-		if d.lp.assist(dr.parks%16 == 0) { // the loop is starved: poll for it, look again
-			continue
 		}
 		// Announce the park, then look again: the loop (seq), Close
 		// (closing) and the deadline setters store before they load

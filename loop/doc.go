@@ -60,28 +60,6 @@
 // instead cost the next event 1.1 ms: an idle P sleeps at least 1 ms in
 // epoll_wait); a busy one that is not starved never leaves the poller.
 //
-// A starved loop also leaves its readers trusting stale readiness: a reader
-// that finished a request parks because the loop has not yet seen the next
-// one, which may have arrived milliseconds ago, where package net's reader
-// would read it at once. So for 200 ms after a starved wait (any
-// GOMAXPROCS; with more than one P the loop keeps probing while it lasts),
-// a goroutine about to park first polls the loop's poller itself if nobody
-// has for 50 µs (an assist: one at a time per loop, through a second handle
-// on the poller with a batch of its own) and dispatches what it finds; the
-// readers it wakes run before the P goes back to the hog. Measured with wrk
-// -c50, alternating runs, medians: one spinning goroutine at GOMAXPROCS=1,
-// 5.9k requests/s against 5.1k without (5 rounds; package net 2.5k); two
-// at GOMAXPROCS=2, 6.3k against 5.7k (3 rounds; package net 7.7k). Never
-// when not starved: polls from every parking goroutine keep refilling the
-// P's local run queue, and with 1000 connections what overflowed to the
-// global queue then waited (p99 1.3 s instead of 40 ms). For the same
-// reason a late wait counts as starved only if no goroutine of the loop
-// parked in the 2.5 ms before it (parks are stamped, one in 16): a long run
-// queue also makes the loop late, since the next-goroutine slot a timer
-// wakes it into goes to every goroutine readied after it, but its
-// goroutines keep parking, and taking that for starvation let assists
-// keep it going (seen once in three runs with 1000 connections: p99 1.26 s).
-//
 // # Lifecycle
 //
 // The group starts with the first Register and stops, closing every poller

@@ -28,14 +28,7 @@ type Loop struct {
 	lateAt   atomic.Int64 // when the last wait overran; 0: never
 	probeDue atomic.Int64 // when the pending probe is due
 	probing  atomic.Bool  // a probe is pending
-	probeT   *time.Timer  // the probe's timer, made by start, reset by probe
-
-	polledAt atomic.Int64  // when the poller was last waited on, from epoch
-	activeAt atomic.Int64  // when a goroutine last parked on one of ours (sampled)
-	helper   *poll.Poller  // the poller shared, for assist
-	helping  atomic.Bool   // an assist is polling: owns helper and helpEvs
-	helpEvs  []poll.Event  // assist's batch
-	assists  atomic.Uint64 // polls done by assists
+	probeT   *time.Timer  // the probe's timer, reused; owned by run
 }
 
 // group is the process-wide set of loops.
@@ -49,7 +42,7 @@ var (
 	cur   *group     // nil while stopped
 	users int        // registered descriptors not yet destroyed
 	// retired holds the counters of the loops of stopped groups.
-	retired LoopStats
+	retired struct{ Events, Batches, Late uint64 }
 
 	fds  table         // descriptor number -> *Desc, shared by all loops
 	gens atomic.Uint32 // generation counter for Register
@@ -119,7 +112,9 @@ func release() {
 	for _, lp := range g.loops {
 		lp.file.Close() // wakes the parked loop goroutine, which returns
 		<-lp.done
-		retired.add(lp.stats())
+		retired.Events += lp.events.Load()
+		retired.Batches += lp.batches.Load()
+		retired.Late += lp.late.Load()
 	}
 }
 
@@ -129,15 +124,11 @@ func start() (*Loop, error) {
 		return nil, err
 	}
 	lp := &Loop{
-		epoch:   time.Now(),
-		poller:  p,
-		helper:  p.Share(),
-		helpEvs: make([]poll.Event, batchSize),
-		file:    os.NewFile(uintptr(p.FD()), "netloop-poller"),
-		done:    make(chan struct{}),
+		epoch:  time.Now(),
+		poller: p,
+		file:   os.NewFile(uintptr(p.FD()), "netloop-poller"),
+		done:   make(chan struct{}),
 	}
-	lp.probeT = time.AfterFunc(time.Hour, lp.probed)
-	lp.probeT.Stop()
 	rc, err := lp.file.SyscallConn()
 	if err != nil {
 		lp.file.Close()
@@ -176,7 +167,11 @@ const (
 // them on time, and only a goroutine that runs on makes them late.
 func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
-	defer lp.probeT.Stop() // nothing of the loop outlives it
+	defer func() { // nothing of the loop outlives it
+		if lp.probeT != nil {
+			lp.probeT.Stop()
+		}
+	}()
 	evs := make([]poll.Event, batchSize)
 	var (
 		parked   time.Time // when the loop last parked in the runtime's poller
@@ -189,17 +184,14 @@ func (lp *Loop) run(rc syscall.RawConn) {
 		fromPark = true // any further call follows a park
 		late := lp.lateAt.Load()
 		starved := late != 0 && int64(now.Sub(lp.epoch))-late < int64(starvedHold)
-		if starved && runtime.GOMAXPROCS(0) > 1 {
+		if (probe || starved) && runtime.GOMAXPROCS(0) > 1 {
 			// With more than one P a timer fires only at its own P's
 			// scheduling points, while sysmon's wake-ups reach whichever
-			// P is preempted first: waiting on timers measured worse
-			// there (package doc); goroutines assist instead, and the
-			// probe keeps telling whether the starvation lasts.
-			starved, probe = false, true
+			// P is preempted first: measured worse (package doc).
+			probe, starved = false, false
 		}
 		for {
 			n, err := lp.poller.Wait(evs)
-			lp.polledAt.Store(int64(now.Sub(lp.epoch)))
 			if err != nil {
 				// Only EBADF, EFAULT or EINVAL remain, and none can happen
 				// while Read holds the descriptor open.
@@ -255,82 +247,19 @@ func (lp *Loop) run(rc syscall.RawConn) {
 	}
 }
 
-// Assists: see "When every P is busy" in the package doc.
-const (
-	// staleAfter is how long a starved loop's poller may go unpolled
-	// before a goroutine about to park polls it on the loop's behalf.
-	staleAfter = 50 * time.Microsecond
-	// assistHold is how long after the last starved wait goroutines
-	// assist. Longer than starvedHold: with several Ps a probe fires late
-	// only when its own P runs the hog, so starved waits come in bursts.
-	assistHold = 200 * time.Millisecond
-)
-
-// assist polls the loop's poller on the loop's behalf and dispatches what
-// it finds, if the loop was starved within assistHold and nobody has polled
-// for staleAfter: the loop is then kept from running, so the readiness it
-// tracks is stale and the reader about to park may have had its bytes for
-// milliseconds. It reports whether it polled. Called by goroutines about to
-// park, holding a reference to one of the loop's descriptors (so the poller
-// is open). With stamp, it also records that one ran (see overran): the
-// callers stamp one park in 16, so that a busy loop's stamp is fresh to a
-// fraction of a millisecond without a clock read per park.
-//
-// Only when starved: on a P that is busy but not starved the loop polls
-// when the run queue empties, as the runtime's poller would, while polls
-// from every parking goroutine would keep refilling the P's local run queue
-// and leave what overflowed to the global queue waiting (measured with
-// 1000 connections: p99 1.3 s instead of 40 ms).
-func (lp *Loop) assist(stamp bool) bool {
-	if stamp {
-		lp.activeAt.Store(int64(time.Since(lp.epoch)))
-	}
-	late := lp.lateAt.Load()
-	if late == 0 {
-		return false // not starved: no clock read
-	}
-	now := int64(time.Since(lp.epoch))
-	if now-late >= int64(assistHold) {
-		lp.lateAt.CompareAndSwap(late, 0) // over: back to the fast path
-		return false
-	}
-	if !assistDue(now, late, lp.polledAt.Load()) || !lp.helping.CompareAndSwap(false, true) {
-		return false
-	}
-	n, err := lp.helper.Wait(lp.helpEvs)
-	lp.polledAt.Store(now)
-	lp.probe() // is the P still starved?
-	if err == nil {
-		lp.assists.Add(1)
-		if n > 0 {
-			lp.batches.Add(1)
-			lp.events.Add(uint64(n))
-			for i := range lp.helpEvs[:n] {
-				dispatch(&lp.helpEvs[i])
-			}
-		}
-	}
-	lp.helping.Store(false)
-	return true
-}
-
-// assistDue reports whether a goroutine about to park at now should poll
-// for a loop last starved at late (0: never) and polled at polled, all
-// counted from the loop's epoch.
-func assistDue(now, late, polled int64) bool {
-	return late != 0 && now-late < int64(assistHold) && now-polled >= int64(staleAfter)
-}
-
 // probe arms a timer that checks, without taking the loop out of the
 // runtime's poller, whether the P reaches a scheduling point soon: its
-// callback runs at the first one after timerPoll. One probe is pending at a
-// time.
+// callback runs at the first one after timerPoll. Called by run only.
 func (lp *Loop) probe() {
 	if !lp.probing.CompareAndSwap(false, true) {
 		return
 	}
 	lp.probeDue.Store(int64(time.Since(lp.epoch) + timerPoll))
-	lp.probeT.Reset(timerPoll)
+	if lp.probeT == nil {
+		lp.probeT = time.AfterFunc(timerPoll, lp.probed)
+	} else {
+		lp.probeT.Reset(timerPoll)
+	}
 }
 
 // probed is the probe timer's callback.
@@ -341,19 +270,9 @@ func (lp *Loop) probed() {
 	lp.probing.Store(false)
 }
 
-// overran records a wait that came back lateWake late, unless goroutines
-// of the loop kept parking meanwhile: then a long run queue, not a goroutine
-// that runs on, held the loop back (the P's next-goroutine slot that a timer
-// wakes the loop into goes to every goroutine readied after it, and the loop
-// then waits its turn at the tail). Taking that for starvation made the
-// assists it starts refill the queue and keep itself going: with 1000
-// connections p99 went from 34 ms to 1.26 s.
+// overran records a wait that came back lateWake late.
 func (lp *Loop) overran() {
-	now := int64(time.Since(lp.epoch))
-	if now-lp.activeAt.Load() < int64(lateWake/2) {
-		return
-	}
-	lp.lateAt.Store(max(now, 1))
+	lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
 	lp.late.Add(1)
 }
 
@@ -385,44 +304,37 @@ func dispatch(ev *poll.Event) {
 type Stats struct {
 	Loops int // loops in the running group (0 when stopped)
 	Users int // registered descriptors
-	// The embedded counters are over every loop since the process started:
-	// the group stops when its last descriptor goes and a later Register
-	// starts a new one, and these counters carry on, never going back.
-	LoopStats
+	// Events, Batches and Late count the events dispatched, the times a
+	// loop woke with events and the starved waits, over every loop since
+	// the process started: the group stops when its last descriptor goes
+	// and a later Register starts a new one, and these counters carry on,
+	// never going back.
+	Events  uint64
+	Batches uint64
+	Late    uint64
 	// PerLoop holds the counters of each running loop, in order.
 	PerLoop []LoopStats
 }
 
 // LoopStats are one loop's counters.
 type LoopStats struct {
-	Events  uint64 // events dispatched (by the loop or by assists)
-	Batches uint64 // times the loop or an assist found events
-	Late    uint64 // waits that overran: the loop was starved
-	Assists uint64 // polls done on the loop's behalf while it was starved
-}
-
-func (s *LoopStats) add(o LoopStats) {
-	s.Events += o.Events
-	s.Batches += o.Batches
-	s.Late += o.Late
-	s.Assists += o.Assists
-}
-
-func (lp *Loop) stats() LoopStats {
-	return LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load(), Assists: lp.assists.Load()}
+	Events, Batches uint64
+	Late            uint64 // waits that overran: the loop was starved
 }
 
 // ReadStats returns the group's current counters.
 func ReadStats() Stats {
 	mu.Lock()
 	defer mu.Unlock()
-	s := Stats{Users: users, LoopStats: retired}
+	s := Stats{Users: users, Events: retired.Events, Batches: retired.Batches, Late: retired.Late}
 	if cur != nil {
 		s.Loops = len(cur.loops)
 		for _, lp := range cur.loops {
-			ls := lp.stats()
+			ls := LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load()}
 			s.PerLoop = append(s.PerLoop, ls)
-			s.add(ls)
+			s.Events += ls.Events
+			s.Batches += ls.Batches
+			s.Late += ls.Late
 		}
 	}
 	return s
