@@ -31,9 +31,9 @@ var syscallsAvoided atomic.Uint64
 // backendStats adds the loops' figures to a process-wide snapshot.
 func backendStats(s *Stats) {
 	ls := loop.ReadStats()
-	s.Loops, s.LoopEvents, s.LoopWakeups, s.LoopStarved = ls.Loops, ls.Events, ls.Batches, ls.Late
+	s.Loops, s.LoopEvents, s.LoopWakeups, s.LoopStarved, s.LoopAssists = ls.Loops, ls.Events, ls.Batches, ls.Late, ls.Assists
 	for _, l := range ls.PerLoop {
-		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late})
+		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late, Assists: l.Assists})
 	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
 	s.BuffersInUse = bufpool.InUse()

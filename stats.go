@@ -23,14 +23,16 @@ type Stats struct {
 	// Process-wide only (zero in a Listener's Stats, and on the
 	// package-net backend):
 	Loops int // event loops running
-	// LoopEvents, LoopWakeups and LoopStarved count the readiness events
-	// dispatched, the times a loop woke with events and the loops' starved
-	// waits (see LoopStats.Starved), over every loop the process has run:
-	// the loops stop when the last connection and listener close and start
-	// again with the next, and these counters never go back.
+	// LoopEvents, LoopWakeups, LoopStarved and LoopAssists count the
+	// readiness events dispatched, the times a loop (or an assist) found
+	// events, the loops' starved waits and the assists (see LoopStats),
+	// over every loop the process has run: the loops stop when the last
+	// connection and listener close and start again with the next, and
+	// these counters never go back.
 	LoopEvents  uint64
 	LoopWakeups uint64
 	LoopStarved uint64
+	LoopAssists uint64
 	// PerLoop holds the counters of each running loop (since it started).
 	PerLoop []LoopStats
 	// SyscallsAvoided counts Reads that parked at once because the socket
@@ -43,12 +45,16 @@ type Stats struct {
 // LoopStats are one event loop's counters.
 type LoopStats struct {
 	Events  uint64 // readiness events dispatched
-	Wakeups uint64 // times the loop woke with events
+	Wakeups uint64 // times the loop woke with events, or an assist found some
 	// Starved counts the loop's waits that overran by 5 ms or more because
 	// goroutines that did not block held every P; each one makes the loop
-	// poll on a timer for the next 20 ms. Steady growth means the process
-	// is CPU-bound.
+	// poll on a timer for the next 20 ms (with GOMAXPROCS=1) and
+	// connections assist it for the next 200 ms. Steady growth means the
+	// process is CPU-bound.
 	Starved uint64
+	// Assists counts polls of the loop's poller made, while it was
+	// starved, by a connection's goroutine about to wait for readiness.
+	Assists uint64
 }
 
 // AcceptErrors counts failed accepts by kind.

@@ -69,6 +69,7 @@ type dir struct {
 	hup    atomic.Bool   // sticky: hang-up, error or urgent data seen
 	parked atomic.Bool   // a goroutine is (about to be) blocked on wake
 	wake   chan struct{} // capacity 1; a token means "look again"
+	wokeBy atomic.Uint64 // the loop's batch that sent the token, 0: none
 
 	// deadline: 0 none, -1 already passed, otherwise mono() nanoseconds.
 	// Accessed atomically.
@@ -76,6 +77,7 @@ type dir struct {
 
 	// Guarded by mu.
 	timer      *time.Timer // reused for waits with a deadline
+	parks      uint        // waits, for Loop.assist's sampled stamp
 	drained    bool        // the direction was found empty at drainedSeq
 	drainedSeq uint64
 }
@@ -209,6 +211,10 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		if dr.seq.Load() != seq {
 			return nil
 		}
+		dr.parks++
+		if d.lp.assist(dr.parks%16 == 0) { // the loop is starved: poll for it, look again
+			continue
+		}
 		// Announce the park, then look again: the loop (seq), Close
 		// (closing) and the deadline setters store before they load
 		// parked, so either they see parked or we see their store.
@@ -222,6 +228,7 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		} else {
 			<-dr.wake
 		}
+		d.woke(dr)
 		dr.parked.Store(false)
 	}
 }
@@ -250,10 +257,26 @@ func (dr *dir) stopTimer() {
 	dr.mu.Unlock()
 }
 
-// ready is called by the loop for every event in this direction.
-func (dr *dir) ready() {
+// ready is called by the loop for every event in this direction, from
+// batch id: a goroutine it wakes counts in the loop's left until it runs.
+func (d *Desc) ready(dr *dir, id uint64) {
 	dr.seq.Add(1)
-	dr.signal()
+	if dr.parked.Load() {
+		if dr.wokeBy.Swap(id) != id {
+			d.lp.left.Add(1)
+		}
+		select {
+		case dr.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// woke is called by a goroutine that parked in dr and runs again.
+func (d *Desc) woke(dr *dir) {
+	if id := dr.wokeBy.Swap(0); id != 0 && id == d.lp.batchID.Load() {
+		d.lp.left.Add(-1)
+	}
 }
 
 // signal wakes the parked goroutine, if any, to look again.

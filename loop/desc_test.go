@@ -23,6 +23,20 @@ func socketpair(t *testing.T) (int, int) {
 	return fds[0], fds[1]
 }
 
+// registered registers one end of a new socketpair with a one-loop group
+// and returns its Desc, that end and the peer, all closed when the test ends.
+func registered(t *testing.T) (d *Desc, a, b int) {
+	t.Helper()
+	a, b = socketpair(t)
+	t.Cleanup(func() { syscall.Close(b) })
+	d, err := Register(a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(syscall.Close) })
+	return d, a, b
+}
+
 // Invariant 1: the descriptor is closed only after the last reference is
 // dropped, and after it has left the poller and the table.
 func TestCloseWaitsForReferences(t *testing.T) {
@@ -91,11 +105,11 @@ func TestStaleEventDropped(t *testing.T) {
 	}
 	defer d.Close(syscall.Close)
 	seq := d.ReadSeq()
-	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup})
+	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup}, 1)
 	if d.ReadSeq() != seq || d.ReadHup() {
 		t.Fatal("stale event applied to the new registration")
 	}
-	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable})
+	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable}, 1)
 	if d.ReadSeq() == seq {
 		t.Fatal("current event not applied")
 	}
@@ -104,13 +118,7 @@ func TestStaleEventDropped(t *testing.T) {
 // Invariant 2: a goroutine that loaded seq before its syscall does not
 // park if an event arrived in between, and is woken by a later one.
 func TestNoLostWakeup(t *testing.T) {
-	a, b := socketpair(t)
-	defer syscall.Close(b)
-	d, err := Register(a, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close(syscall.Close)
+	d, a, b := registered(t)
 	d.LockRead()
 	defer d.UnlockRead()
 	for i := 0; i < 1000; i++ {

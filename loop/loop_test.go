@@ -13,7 +13,6 @@ import (
 // probe's timer; when the last descriptor goes and the loop stops, that
 // timer is stopped too (invariant 7: nothing of the loop outlives it).
 func TestProbeStopsWithLoop(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // the probe runs only with one P
 	a, b := socketpair(t)
 	defer syscall.Close(b)
 	d, err := Register(a, 1)
@@ -31,7 +30,7 @@ func TestProbeStopsWithLoop(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the loop did not stop")
 	}
-	if lp.probeT == nil {
+	if lp.probeDue.Load() == 0 {
 		t.Fatal("no probe was armed after the quiet spell")
 	}
 	if lp.probeT.Stop() {
@@ -88,5 +87,173 @@ func dispatchOne(t *testing.T, d *Desc, b int) {
 			t.Fatal("the loop did not dispatch the event")
 		}
 		runtime.Gosched()
+	}
+}
+
+// starve makes lp look starved a moment ago, with a poller nobody has
+// polled for a second.
+func starve(lp *Loop) {
+	lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
+	lp.polledAt.Store(int64(time.Since(lp.epoch) - time.Second))
+}
+
+// TestAssistGate: a goroutine about to park polls on the loop's behalf only
+// while the loop is starved (within assistHold of a starved wait) and its
+// poller has gone unpolled for staleAfter.
+func TestAssistGate(t *testing.T) {
+	now := int64(time.Hour)
+	ms := int64(time.Millisecond)
+	for _, c := range []struct {
+		late, polled int64
+		want         bool
+	}{
+		{0, 0, false}, // never starved
+		{now - ms, now - ms, true},
+		{now - ms, now - int64(staleAfter), true},
+		{now - ms, now - int64(staleAfter) + 1, false}, // polled just now
+		{now - int64(assistHold) + 1, now - ms, true},
+		{now - int64(assistHold), now - ms, false}, // starved too long ago
+	} {
+		if got := assistDue(now, c.late, c.polled); got != c.want {
+			t.Errorf("assistDue(now, now-%v, now-%v) = %v", time.Duration(now-c.late), time.Duration(now-c.polled), got)
+		}
+	}
+
+	d, _, _ := registered(t)
+	lp := d.lp
+	if lp.lateAt.Load() == 0 && lp.assist(false) {
+		t.Error("assisted a loop that was never starved")
+	}
+	before := ReadStats().Assists
+	starve(lp)
+	t0 := int64(time.Since(lp.epoch))
+	if !lp.assist(false) {
+		t.Fatal("did not assist a starved loop unpolled for a second")
+	}
+	if lp.polledAt.Load() < t0 {
+		t.Error("the assist did not record its poll")
+	}
+	if ReadStats().Assists != before+1 {
+		t.Error("Stats.Assists did not count the assist")
+	}
+}
+
+// TestAssistDispatches: with one P, which this goroutine holds, the loop
+// cannot run between a write into the peer and the assist, so the event can
+// reach the descriptor at once only through the assist, and through
+// WaitRead, which a reader calls before it parks.
+func TestAssistDispatches(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	d, a, b := registered(t)
+	lp := d.lp
+	buf := make([]byte, 16)
+	drain := func() { // leave the socket empty and the loop idle
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			time.Sleep(time.Millisecond) // the loop runs, dispatching what is left
+			if n, _ := syscall.Read(a, buf); n <= 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the socket did not empty")
+			}
+		}
+	}
+
+	direct, viaWait := false, false
+	for i := 0; i < 20 && !(direct && viaWait); i++ {
+		drain()
+		seq := d.ReadSeq()
+		starve(lp)
+		syscall.Write(b, []byte("x"))
+		if lp.assist(false) && d.ReadSeq() != seq {
+			direct = true
+		}
+
+		drain()
+		seq = d.ReadSeq()
+		before := lp.assists.Load()
+		starve(lp)
+		syscall.Write(b, []byte("x"))
+		d.SetReadDeadline(time.Now().Add(5 * time.Second)) // watchdog
+		d.LockRead()
+		err := d.WaitRead(seq)
+		d.UnlockRead()
+		d.SetReadDeadline(time.Time{})
+		if err != nil {
+			t.Fatalf("WaitRead after the peer wrote: %v", err)
+		}
+		if lp.assists.Load() != before && d.ReadSeq() != seq {
+			viaWait = true
+		}
+	}
+	if !direct {
+		t.Error("assist never dispatched the pending event itself")
+	}
+	if !viaWait {
+		t.Error("WaitRead never assisted before parking")
+	}
+}
+
+// TestLongQueueIsNotStarvation: a late wait counts as starvation only if no
+// goroutine of the loop parked for lateWake/2 before it: goroutines that
+// kept parking mean a long run queue held the loop back, not a hog.
+func TestLongQueueIsNotStarvation(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	before := lp.late.Load()
+	lp.activeAt.Store(int64(time.Since(lp.epoch)))
+	lp.overran()
+	if lp.late.Load() != before {
+		t.Error("a late wait counted as starvation although a goroutine had just parked")
+	}
+	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake))
+	lp.overran()
+	if lp.late.Load() != before+1 || lp.lateAt.Load() == 0 {
+		t.Error("a late wait after lateWake without parks did not count as starvation")
+	}
+}
+
+// TestAssistWaitsForWoken: no assist while a goroutine the latest batch
+// woke has not run yet (it would queue more goroutines behind it); once it
+// has, the assist goes ahead.
+func TestAssistWaitsForWoken(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	d, _, _ := registered(t)
+	lp := d.lp
+	seq := d.ReadSeq()
+	done := make(chan error, 1)
+	go func() {
+		d.LockRead()
+		defer d.UnlockRead()
+		done <- d.WaitRead(seq)
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !d.r.parked.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not park")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d.ready(&d.r, lp.newBatch()) // the reader is runnable; this goroutine holds the only P
+	if got := lp.left.Load(); got != 1 {
+		t.Fatalf("left = %d after waking one reader, want 1", got)
+	}
+	starve(lp)
+	if lp.assist(false) {
+		t.Error("assisted while the goroutine the batch woke had not run")
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the woken reader did not return")
+	}
+	if got := lp.left.Load(); got != 0 {
+		t.Fatalf("left = %d after the reader ran, want 0", got)
+	}
+	starve(lp)
+	if !lp.assist(false) {
+		t.Error("did not assist once the woken reader had run")
 	}
 }

@@ -41,6 +41,11 @@ func Open() (*Poller, error) {
 // FD returns the epoll descriptor.
 func (p *Poller) FD() int { return p.fd }
 
+// Share returns a second handle on the same epoll instance with a batch
+// buffer of its own, for a second goroutine's Wait. It is never closed
+// (Close the original) and is used only while the original is open.
+func (p *Poller) Share() *Poller { return &Poller{fd: p.fd} }
+
 // Add registers fd for edge-triggered read, urgent-data, write and hang-up
 // events. The
 // tag travels in the event's Pad field (set and read by name: the layout of

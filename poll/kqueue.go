@@ -123,6 +123,11 @@ func (p *Poller) Wait(evs []Event) (int, error) {
 	return n, nil
 }
 
+// Share returns a second handle on the same kqueue with a batch buffer of
+// its own, for a second goroutine's Wait. It is never closed (Close the
+// original) and is used only while the original is open.
+func (p *Poller) Share() *Poller { return &Poller{fd: p.fd} }
+
 // Close closes the kqueue. A loop that wrapped FD in an *os.File closes
 // the file instead, never both.
 func (p *Poller) Close() error { return unix.Close(p.fd) }

@@ -23,10 +23,12 @@
 //	HasTags                      whether tags travel with events
 //	(*Poller).Del(fd)            unregister fd; call before closing it
 //	(*Poller).Wait(evs) (n, err) fetch up to len(evs) events without blocking
+//	(*Poller).Share() *Poller    a second handle on the same poller with a
+//	                             batch buffer of its own, never closed
 //	(*Poller).Close()            release the poller
 //
-// Add and Del may be called from any goroutine; Wait only from the one
-// goroutine that owns the poller.
+// Add and Del may be called from any goroutine; Wait from one goroutine at a
+// time per handle. Two handles may wait at once: each event goes to one.
 //
 // Edge-triggered means an event is reported when readiness may have changed,
 // never repeatedly for a state that did not change. Hang-up and errors are
