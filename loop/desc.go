@@ -69,16 +69,20 @@ type dir struct {
 	hup    atomic.Bool   // sticky: hang-up, error or urgent data seen
 	parked atomic.Bool   // a goroutine is (about to be) blocked on wake
 	wake   chan struct{} // capacity 1; a token means "look again"
-	wokeBy atomic.Uint64 // the loop's batch that sent the token, 0: none
 
 	// deadline: 0 none, -1 already passed, otherwise mono() nanoseconds.
 	// Accessed atomically.
 	deadline atomic.Int64
 
+	timer *time.Timer // reused for waits with a deadline; guarded by mu
+	// wokeBy is the batch whose token woke the parked goroutine, while the
+	// loop counts them (it is starved); 0: none. Beside the byte-wide
+	// fields below so that a Desc stays in its size class.
+	wokeBy atomic.Uint32
+
 	// Guarded by mu.
-	timer      *time.Timer // reused for waits with a deadline
-	parks      uint        // waits, for Loop.assist's sampled stamp
-	drained    bool        // the direction was found empty at drainedSeq
+	drained    bool  // the direction was found empty at drainedSeq
+	parks      uint8 // waits, for Loop.assist's sampled stamp (wraps)
 	drainedSeq uint64
 }
 
@@ -257,23 +261,23 @@ func (dr *dir) stopTimer() {
 	dr.mu.Unlock()
 }
 
-// ready is called by the loop for every event in this direction, from
-// batch id: a goroutine it wakes counts in the loop's left until it runs.
-func (d *Desc) ready(dr *dir, id uint64) {
+// ready is called by the loop (or an assist) for every event in this
+// direction, from batch id. While the loop is starved, a goroutine it wakes
+// counts in the loop's left until it runs (Loop.assist waits for none to
+// be left); otherwise nothing is counted, and the hot path pays one load.
+func (d *Desc) ready(dr *dir, id uint32) {
 	dr.seq.Add(1)
-	if dr.parked.Load() {
-		if dr.wokeBy.Swap(id) != id {
-			d.lp.left.Add(1)
-		}
-		select {
-		case dr.wake <- struct{}{}:
-		default:
-		}
+	if dr.parked.Load() && d.lp.lateAt.Load() != 0 && dr.wokeBy.Swap(id) != id {
+		d.lp.left.Add(1)
 	}
+	dr.signal()
 }
 
 // woke is called by a goroutine that parked in dr and runs again.
 func (d *Desc) woke(dr *dir) {
+	if dr.wokeBy.Load() == 0 {
+		return // not counted: no write to the shared line
+	}
 	if id := dr.wokeBy.Swap(0); id != 0 && id == d.lp.batchID.Load() {
 		d.lp.left.Add(-1)
 	}

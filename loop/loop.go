@@ -32,7 +32,7 @@ type Loop struct {
 
 	polledAt atomic.Int64  // when the poller was last waited on, from epoch
 	activeAt atomic.Int64  // when a goroutine last parked on one of ours (sampled)
-	batchID  atomic.Uint64 // the latest batch dispatched (by the loop or an assist)
+	batchID  atomic.Uint32 // the latest batch dispatched (by the loop or an assist); never 0
 	left     atomic.Int64  // goroutines that batch woke that have not run yet
 	helper   *poll.Poller  // the poller shared, for assist
 	helping  atomic.Bool   // an assist is polling: owns helper and helpEvs
@@ -368,7 +368,7 @@ func (lp *Loop) overran() {
 // not match the registered generation belongs to a descriptor that was
 // closed (and whose number may already be reused) after the batch was
 // fetched: it is dropped (invariant 1).
-func dispatch(ev *poll.Event, id uint64) {
+func dispatch(ev *poll.Event, id uint32) {
 	d := fds.get(int(ev.Fd))
 	if d == nil || (poll.HasTags && d.gen != ev.Tag) {
 		return
@@ -387,9 +387,14 @@ func dispatch(ev *poll.Event, id uint64) {
 	}
 }
 
-// newBatch starts counting the goroutines a batch wakes.
-func (lp *Loop) newBatch() uint64 {
+// newBatch starts counting the goroutines a batch wakes. Goroutines an
+// earlier batch woke no longer count, so one that never runs again (its
+// descriptor closed) holds assists back only until the next batch.
+func (lp *Loop) newBatch() uint32 {
 	id := lp.batchID.Add(1)
+	if id == 0 { // wrapped: 0 means "not woken by a batch"
+		id = lp.batchID.Add(1)
+	}
 	lp.left.Store(0)
 	return id
 }
