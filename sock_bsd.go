@@ -6,6 +6,22 @@ package netloop
 
 import "golang.org/x/sys/unix"
 
+func sysRead(fd int, p []byte) (int, error) {
+	n, err := unix.Read(fd, p)
+	if err != nil {
+		n = 0
+	}
+	return n, err
+}
+
+func sysWrite(fd int, p []byte) (int, error) {
+	n, err := unix.Write(fd, p)
+	if err != nil {
+		n = 0
+	}
+	return n, err
+}
+
 // setNoSigpipe sets SO_NOSIGPIPE where the OS has it, so that a write to a
 // reset socket fails with EPIPE without raising a signal.
 func setNoSigpipe(fd int) {

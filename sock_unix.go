@@ -2,8 +2,8 @@
 
 // Socket syscalls shared by every poll-based platform. Functions return raw
 // errnos or *os.SyscallError where package net names the call; callers wrap
-// them with opError. OS-specific pieces are in sock_linux.go, sock_bsd.go
-// and the accept and keep-alive files beside them.
+// them with opError. OS-specific pieces, sysRead and sysWrite among them,
+// are in sock_linux.go, sock_bsd.go and the files beside them.
 
 package netloop
 
@@ -29,22 +29,6 @@ const (
 	sockSeqpacket  = unix.SOCK_SEQPACKET
 	sysSetsockopt  = "setsockopt"
 )
-
-func sysRead(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if err != nil {
-		n = 0
-	}
-	return n, err
-}
-
-func sysWrite(fd int, p []byte) (int, error) {
-	n, err := unix.Write(fd, p)
-	if err != nil {
-		n = 0
-	}
-	return n, err
-}
 
 func sysClose(fd int) error { return unix.Close(fd) }
 

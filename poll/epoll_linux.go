@@ -2,6 +2,7 @@ package poll
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,13 +82,18 @@ func (p *Poller) Wait(evs []Event) (int, error) {
 		p.raw = make([]unix.EpollEvent, len(evs))
 	}
 	raw := p.raw[:len(evs)]
-	n, err := unix.EpollWait(p.fd, raw, 0)
-	if err != nil {
-		if err == unix.EINTR {
+	// A wait with a zero timeout never blocks: it is made raw (epoll_pwait
+	// with no signal mask, the call every architecture has), without
+	// x/sys's hand-off to the scheduler around it (see rawMax in package
+	// netloop).
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(raw))), uintptr(len(raw)), 0, 0, 0)
+	if e != 0 {
+		if e == unix.EINTR {
 			return 0, nil
 		}
-		return 0, os.NewSyscallError("epoll_wait", err)
+		return 0, os.NewSyscallError("epoll_wait", e)
 	}
+	n := int(r)
 	for i := 0; i < n; i++ {
 		evs[i] = Event{Fd: raw[i].Fd, Tag: uint32(raw[i].Pad), Flags: translate(raw[i].Events)}
 	}
