@@ -343,11 +343,14 @@ func (fd *netFD) splicePump(pr, n int) (int, error) {
 // the runtime's poller and honours the socket's read deadline.
 func rawDrain(c syscall.Conn) drainFunc {
 	return func(pw, max int) (int, error) {
-		var n int64
+		var n int
 		var serr error
 		err := rawIO(c, true, func(s int) bool {
 			for {
-				n, serr = unix.Splice(s, nil, pw, nil, max, unix.SPLICE_F_NONBLOCK)
+				// x/sys's Splice returns an int on 32-bit Linux, int64 on
+				// 64-bit.
+				m, e := unix.Splice(s, nil, pw, nil, max, unix.SPLICE_F_NONBLOCK)
+				n, serr = int(m), e
 				if serr != errINTR {
 					return serr != errAGAIN
 				}
@@ -359,7 +362,7 @@ func rawDrain(c syscall.Conn) drainFunc {
 		if err != nil {
 			return 0, err
 		}
-		return int(n), nil
+		return n, nil
 	}
 }
 
