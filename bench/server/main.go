@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 
@@ -39,7 +40,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address (keep it on loopback)")
 	loops := flag.Int("loops", 0, "netloop event loops (ListenConfig.Loops; 0: GOMAXPROCS)")
 	burn := flag.Int("burn", 0, "CPU-bound goroutines spinning beside the I/O (every P busy)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile (runtime/pprof) to this file, from start to SIGTERM")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	for i := range big {
 		big[i] = 'x'
 	}
@@ -67,6 +78,9 @@ func main() {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		<-sig
+		if *cpuprofile != "" {
+			pprof.StopCPUProfile()
+		}
 		if *impl == "netloop" {
 			fmt.Fprintf(os.Stderr, "netloop stats: %+v\n", netloop.ReadStats())
 		}
