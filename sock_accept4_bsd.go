@@ -2,12 +2,12 @@
 
 package netloop
 
-import "golang.org/x/sys/unix"
+import "syscall"
 
 const acceptSyscall = "accept4"
 
 // sysAccept accepts one connection, non-blocking and close-on-exec in the
 // same call.
-func sysAccept(fd int) (int, unix.Sockaddr, error) {
-	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+func sysAccept(fd int) (int, syscall.Sockaddr, error) {
+	return syscall.Accept4(fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 }

@@ -15,9 +15,9 @@ const acceptSyscall = "accept"
 // and OpenBSD), the close-on-exec flag is set under
 // syscall.ForkLock, as package net does, so that a concurrent fork+exec
 // cannot inherit the descriptor.
-func sysAccept(fd int) (int, unix.Sockaddr, error) {
+func sysAccept(fd int) (int, syscall.Sockaddr, error) {
 	syscall.ForkLock.RLock()
-	nfd, sa, err := unix.Accept(fd)
+	nfd, sa, err := syscall.Accept(fd)
 	if err == nil {
 		unix.CloseOnExec(nfd)
 	}

@@ -5,6 +5,7 @@
 package netloop
 
 import (
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -19,9 +20,12 @@ const (
 )
 
 // sysAccept accepts one connection, non-blocking and close-on-exec in the
-// same call.
-func sysAccept(fd int) (int, unix.Sockaddr, error) {
-	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+// same call. Package syscall's Accept4, not x/sys's: on Linux x/sys asks
+// every IPv4 or IPv6 socket for its protocol (a getsockopt SO_PROTOCOL, to
+// spot L2TP) while decoding the peer's address, a syscall package net
+// does not make.
+func sysAccept(fd int) (int, syscall.Sockaddr, error) {
+	return syscall.Accept4(fd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
 }
 
 // rawMax is the largest read or write made as a raw syscall. x/sys's (and

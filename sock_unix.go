@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -124,8 +125,10 @@ func boolint(b bool) int {
 }
 
 // sysLocalAddr returns fd's local address as package net reports it.
+// Addresses are decoded by package syscall, as package net's are (see
+// sysAccept in sock_linux.go for why not x/sys).
 func sysLocalAddr(fd int, network string) net.Addr {
-	sa, err := unix.Getsockname(fd)
+	sa, err := syscall.Getsockname(fd)
 	if err != nil {
 		return nil
 	}
@@ -134,13 +137,13 @@ func sysLocalAddr(fd int, network string) net.Addr {
 
 // sockaddrToAddr converts as package net's sockaddrToTCP / sockaddrToUnix
 // do, including the zone name of a link-local IPv6 peer.
-func sockaddrToAddr(sa unix.Sockaddr, network string) net.Addr {
+func sockaddrToAddr(sa syscall.Sockaddr, network string) net.Addr {
 	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
+	case *syscall.SockaddrInet4:
 		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port}
-	case *unix.SockaddrInet6:
+	case *syscall.SockaddrInet6:
 		return &net.TCPAddr{IP: append(net.IP(nil), sa.Addr[:]...), Port: sa.Port, Zone: zoneName(int(sa.ZoneId))}
-	case *unix.SockaddrUnix:
+	case *syscall.SockaddrUnix:
 		n := "unix"
 		if network == "unixpacket" {
 			n = "unixpacket"
