@@ -36,6 +36,9 @@ func TestAcceptWithoutGetsockopt(t *testing.T) {
 		}
 	}()
 	out, err := cmd.CombinedOutput()
+	if err == nil && strings.Contains(string(out), "--- SKIP: TestAcceptWithoutGetsockoptChild") {
+		t.Skipf("the child could not install its filter:\n%s", out)
+	}
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestAcceptWithoutGetsockoptChild") {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
@@ -115,10 +118,15 @@ func forbidGetsockopt(t *testing.T) {
 		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
 	}
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	// A kernel or sandbox without seccomp filters skips the test (the
+	// machines this project is tested on have them).
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		t.Fatalf("PR_SET_NO_NEW_PRIVS: %v", err)
+		t.Skipf("PR_SET_NO_NEW_PRIVS: %v", err)
 	}
 	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); e != 0 {
+		if e == unix.ENOSYS || e == unix.EINVAL || e == unix.EPERM || e == unix.EACCES {
+			t.Skipf("seccomp: %v", e)
+		}
 		t.Fatalf("seccomp: %v", e)
 	}
 	runtime.KeepAlive(prog)
