@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -24,22 +23,11 @@ import (
 // with a seccomp filter and accepts connections on IPv4 and IPv6: with
 // x/sys decoding the addresses, Accept fails there.
 func TestAcceptWithoutGetsockopt(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAcceptWithoutGetsockoptChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "NETLOOP_SECCOMP_CHILD=1")
-	done := make(chan struct{})
-	defer close(done)
-	go func() { // watchdog
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			cmd.Process.Kill()
-		}
-	}()
-	out, err := cmd.CombinedOutput()
-	if err == nil && strings.Contains(string(out), "--- SKIP: TestAcceptWithoutGetsockoptChild") {
+	out, err := runChild(t, "TestAcceptWithoutGetsockoptChild", time.Minute, "NETLOOP_SECCOMP_CHILD=1")
+	if err == nil && strings.Contains(out, "--- SKIP: TestAcceptWithoutGetsockoptChild") {
 		t.Skipf("the child could not install its filter:\n%s", out)
 	}
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestAcceptWithoutGetsockoptChild") {
+	if err != nil || !strings.Contains(out, "--- PASS: TestAcceptWithoutGetsockoptChild") {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 }

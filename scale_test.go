@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,10 +64,9 @@ func TestManyConnections(t *testing.T) {
 				}()
 			}
 		}()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestManyConnectionsClient$", "-test.v")
-		cmd.Env = append(os.Environ(), "NETLOOP_CLIENT_ADDR="+ln.Addr().String(), "NETLOOP_CLIENT_N="+strconv.Itoa(n))
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), fmt.Sprintf("verified %d connections", n)) {
+		out, err := runChild(t, "TestManyConnectionsClient", 5*time.Minute,
+			"NETLOOP_CLIENT_ADDR="+ln.Addr().String(), "NETLOOP_CLIENT_N="+strconv.Itoa(n))
+		if err != nil || !strings.Contains(out, fmt.Sprintf("verified %d connections", n)) {
 			t.Fatalf("client: %v\n%s", err, out)
 		}
 	})
