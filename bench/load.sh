@@ -21,14 +21,20 @@
 #
 # Method: the server runs with GOMAXPROCS=1 on CPU $SERVER_CPU, the load tool
 # (and perf, strace) on CPU $LOAD_CPU, everything on 127.0.0.1. For each
-# workload the two impls alternate over $ROUNDS rounds (std netloop, netloop
-# std, ...); every run gets a fresh server, $WARMUP seconds of unmeasured load,
-# then $DURATION seconds measured. Per run: throughput and p99 from the load
+# workload the impls alternate over $ROUNDS rounds, each going first in
+# turn (std netloop, netloop std, ...); every run gets a fresh server,
+# $WARMUP seconds of unmeasured load, then $DURATION seconds measured. Per run: throughput and p99 from the load
 # tool; server CPU (utime+stime from /proc/PID/stat) and syscalls (perf stat -e
 # raw_syscalls:sys_enter -p PID; if perf cannot count, strace -c -f -p PID in
 # an extra 3 s pass) over the measured window, divided by the requests done in
 # it. A host check (bench/hiccup: two threads spin for 2 s, one per CPU, and
 # report the time they did not get) runs before each workload and at the end.
+#
+# BASE=<git revision> adds a third implementation, "base": netloop as built
+# from that revision (git archive of it, same bench/server flags), so that a
+# change can be measured against the code before it in the same sitting;
+# the three rotate (std base netloop, base netloop std, ...) and the report
+# adds the netloop/base ratio.
 #
 # Knobs (environment): DURATION (10, max 600), ROUNDS (3), WORKLOADS (all),
 # WARMUP (2), LOOPS (1: netloop's ListenConfig.Loops), URLPATH (/; /big for
@@ -53,6 +59,7 @@ MSG=${MSG:-512}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SYSCALLS=${SYSCALLS:-perf}
+BASE=${BASE:-}
 
 die() {
 	echo "load.sh: $*" >&2
@@ -65,6 +72,11 @@ for v in DURATION ROUNDS WARMUP LOOPS MSG SERVER_CPU LOAD_CPU; do
 done
 ((DURATION >= 1 && DURATION <= 600)) || die "DURATION must be 1..600 seconds"
 ((ROUNDS >= 1 && ROUNDS <= 50)) || die "ROUNDS must be 1..50"
+impls=(std netloop)
+if [[ -n $BASE ]]; then
+	base_commit=$(git -C "$root" rev-parse --verify --quiet "$BASE^{commit}") || die "BASE '$BASE' is not a commit of this repository"
+	impls=(std base netloop)
+fi
 ((WARMUP <= 60)) || die "WARMUP must be at most 60 seconds"
 ((MSG >= 1 && MSG <= 1 << 20)) || die "MSG must be 1..1048576 bytes"
 [[ $URLPATH == / || $URLPATH == /big ]] || die "URLPATH must be / or /big"
@@ -111,6 +123,12 @@ trap 'exit 130' INT TERM
 # --- build ---------------------------------------------------------------------
 log "building bench/server, bench/echoload, bench/hiccup, bench/summary"
 go build -o "$tmp/" ./bench/server ./bench/echoload ./bench/hiccup ./bench/summary
+if [[ -n $BASE ]]; then
+	log "building bench/server at BASE=$BASE (${base_commit:0:12})"
+	mkdir -p "$tmp/base-src" "$tmp/base"
+	git -C "$root" archive "$base_commit" | tar -x -C "$tmp/base-src"
+	(cd "$tmp/base-src" && go build -o "$tmp/base/" ./bench/server)
+fi
 
 # --- measurement helpers ---------------------------------------------------------
 hz=$(getconf CLK_TCK)
@@ -148,7 +166,9 @@ start_server() { # impl mode workload -> server_pid, addr
 	local procs cpus=$SERVER_CPU loops=$LOOPS
 	procs=$(wl_procs "$3")
 	((procs > 1)) && cpus=$SERVER_CPU,$LOAD_CPU loops=0
-	GOMAXPROCS=$procs taskset -c "$cpus" "$tmp/server" -impl "$1" -mode "$2" -addr 127.0.0.1:0 -loops "$loops" \
+	local bin=$tmp/server impl=$1
+	[[ $impl == base ]] && bin=$tmp/base/server impl=netloop
+	GOMAXPROCS=$procs taskset -c "$cpus" "$bin" -impl "$impl" -mode "$2" -addr 127.0.0.1:0 -loops "$loops" \
 		-burn "$(wl_burn "$3")" >"$tmp/server.out" 2>"$tmp/server.err" &
 	server_pid=$!
 	addr=
@@ -338,8 +358,8 @@ for w in "${workloads[@]}"; do
 	host_checks+=("before $w: $hc (load average $(cut -d' ' -f1-3 /proc/loadavg))")
 	log "host check before $w: $hc"
 	for ((r = 1; r <= ROUNDS; r++)); do
-		order=(std netloop)
-		((r % 2 == 0)) && order=(netloop std)
+		k=$(((r - 1) % ${#impls[@]}))
+		order=("${impls[@]:k}" "${impls[@]:0:k}") # rotate: each impl goes first in turn
 		for impl in "${order[@]}"; do
 			run_one "$w" "$impl" "$r"
 			sleep 1
@@ -356,9 +376,13 @@ commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain 2>/dev/null | wc -l)
 version_of() { "$@" 2>&1 | head -1 || true; }
 {
-	echo "## bench/load.sh: package net (std) vs netloop"
+	if [[ -n $BASE ]]; then
+		echo "## bench/load.sh: package net (std) vs netloop, and netloop at BASE=$BASE (${base_commit:0:12})"
+	else
+		echo "## bench/load.sh: package net (std) vs netloop"
+	fi
 	echo
-	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU bench/load.sh\`"
+	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU${BASE:+ BASE=$BASE} bench/load.sh\`"
 	echo "- date: $started .. $finished"
 	echo "- kernel: $(uname -r); nproc: $(nproc); $(go version)"
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"

@@ -1,6 +1,8 @@
 // Command summary turns the per-run TSV written by bench/load.sh into
 // markdown: medians per workload and implementation, the ratio netloop/std of
-// the medians, the spread and utilisation of the runs, and every run.
+// the medians (and netloop/base when the runs include netloop at an earlier
+// revision, load.sh's BASE), the spread and utilisation of the runs, and
+// every run.
 //
 //	summary RUNS.tsv
 //
@@ -93,11 +95,24 @@ func main() {
 		return "req"
 	}
 
-	fmt.Println("Medians over the rounds; ratio = netloop median / std median.")
+	impls := []string{"std", "netloop"}
+	withBase := slices.ContainsFunc(runs, func(r run) bool { return r.impl == "base" })
+	if withBase {
+		impls = []string{"std", "base", "netloop"}
+		fmt.Println("Medians over the rounds; ratios of medians: netloop / std and netloop / base")
+		fmt.Println("(base: netloop built from load.sh's BASE revision).")
+	} else {
+		fmt.Println("Medians over the rounds; ratio = netloop median / std median.")
+	}
 	fmt.Println("Throughput: higher is better. p99, CPU and syscalls: lower is better.")
 	fmt.Println()
-	fmt.Println("| workload | metric | std | netloop | netloop/std |")
-	fmt.Println("|---|---|---:|---:|---:|")
+	if withBase {
+		fmt.Println("| workload | metric | std | base | netloop | netloop/std | netloop/base |")
+		fmt.Println("|---|---|---:|---:|---:|---:|---:|")
+	} else {
+		fmt.Println("| workload | metric | std | netloop | netloop/std |")
+		fmt.Println("|---|---|---:|---:|---:|")
+	}
 	for _, w := range workloads {
 		u := unitOf(w)
 		metrics := []struct{ name, label, format string }{
@@ -115,6 +130,12 @@ func main() {
 			label := ""
 			if i == 0 {
 				label = w
+			}
+			if withBase {
+				b := median(values(w, "base", m.name))
+				fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", label, m.label,
+					num(m.format, s*scale), num(m.format, b*scale), num(m.format, n*scale), num("%.2f", n/s), num("%.2f", n/b))
+				continue
 			}
 			fmt.Printf("| %s | %s | %s | %s | %s |\n", label, m.label,
 				num(m.format, s*scale), num(m.format, n*scale), num("%.2f", n/s))
@@ -135,7 +156,7 @@ func main() {
 	fmt.Println("| workload | impl | runs | throughput min..max | server CPU % | server's CPU busy % | load tool CPU % | pace set by | errors | syscalls from |")
 	fmt.Println("|---|---|---:|---|---:|---:|---:|---|---|---|")
 	for _, w := range workloads {
-		for _, impl := range []string{"std", "netloop"} {
+		for _, impl := range impls {
 			ops := values(w, impl, "ops_per_s")
 			var errs, srcs []string
 			for _, r := range runs {
