@@ -1,7 +1,8 @@
 // Package poll is netloop's interface to the operating system's readiness
-// poller, and nothing else: epoll on Linux (epoll_linux.go). It registers
-// descriptors, fetches events in batches and translates them into Event
-// values; it does not track readiness, wake goroutines or touch sockets.
+// poller: epoll on Linux (epoll_linux.go). It registers descriptors,
+// fetches events in batches and translates them into Event values; it does
+// not track readiness or wake goroutines, and touches sockets only to send
+// the batches the loop hands to Ring (see "Batched sends" below).
 //
 // The kqueue backend (kqueue.go, for macOS and the BSDs) is cross-compiled
 // and vetted but cannot be executed on the Linux machines netloop is
@@ -33,6 +34,13 @@
 // Edge-triggered means an event is reported when readiness may have changed,
 // never repeatedly for a state that did not change. Hang-up and errors are
 // reported once and must be remembered by the caller (they are "sticky").
+//
+// # Batched sends
+//
+// Beside the poller, Ring (uring_linux.go) submits a batch of non-blocking
+// sends with one io_uring_enter; each completes during the submission
+// with write(2)'s result. OpenRing fails where that is not available (on
+// other systems always), and the loop then writes one call at a time.
 package poll
 
 // Event is one readiness report, translated from the OS record.

@@ -1,0 +1,269 @@
+package poll
+
+import (
+	"os"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The kernel's io_uring ABI (include/uapi/linux/io_uring.h): the setup
+// parameters, a submission queue entry and a completion queue entry.
+type uringParams struct {
+	sqEntries, cqEntries, flags, sqThreadCPU, sqThreadIdle, features, wqFd uint32
+	resv                                                                   [3]uint32
+	sqOff                                                                  struct {
+		head, tail, ringMask, ringEntries, flags, dropped, array, resv1 uint32
+		userAddr                                                        uint64
+	}
+	cqOff struct {
+		head, tail, ringMask, ringEntries, overflow, cqes, flags, resv1 uint32
+		userAddr                                                        uint64
+	}
+}
+
+type uringSQE struct {
+	opcode, flags uint8
+	ioprio        uint16
+	fd            int32
+	off, addr     uint64
+	len, opFlags  uint32
+	userData      uint64
+	pad           [3]uint64
+}
+
+type uringCQE struct {
+	userData uint64
+	res      int32
+	flags    uint32
+}
+
+const (
+	uringOpSend       = 26         // IORING_OP_SEND
+	uringSetupSubmAll = 1 << 7     // IORING_SETUP_SUBMIT_ALL: go on past a failed entry
+	uringEnterGetEvts = 1          // IORING_ENTER_GETEVENTS
+	uringOffSQEs      = 0x10000000 // IORING_OFF_SQES
+)
+
+// Ring is an io_uring instance used for one thing: submitting a batch of
+// non-blocking sends with one io_uring_enter instead of one write(2) each.
+// Every send carries MSG_DONTWAIT, which makes the kernel complete it
+// during the submission itself, with the bytes it could queue or -EAGAIN,
+// instead of arming a poll and completing it later; so a batch never
+// leaves anything in flight once Send returns, and the ring needs no
+// completion notification. A Ring is used by one goroutine at a time.
+type Ring struct {
+	fd                     int
+	entries                uint32
+	sqHead, sqTail, sqMask *uint32
+	sqArray                []uint32
+	sqes                   []uringSQE
+	cqHead, cqTail, cqMask *uint32
+	cqes                   []uringCQE
+	maps                   [2][]byte
+	seq                    uint32 // batches sent: the high half of user_data
+}
+
+// OpenRing sets up a ring for batches of up to entries sends. It fails
+// where io_uring is unavailable (kernels before 5.6, seccomp sandboxes,
+// kernel.io_uring_disabled) or lacks what Send needs.
+func OpenRing(entries uint32) (*Ring, error) {
+	var p uringParams
+	p.flags = uringSetupSubmAll
+	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&p)), 0)
+	if e != 0 {
+		return nil, os.NewSyscallError("io_uring_setup", e)
+	}
+	r := &Ring{fd: int(fd), entries: p.sqEntries}
+	unix.CloseOnExec(r.fd) // io_uring_setup's descriptors are close-on-exec since 5.x; make sure
+	// IORING_FEAT_SINGLE_MMAP (5.4) maps both rings at offset 0, and
+	// IORING_FEAT_NODROP (5.5) keeps completions from being dropped.
+	const featSingleMmap, featNoDrop = 1 << 0, 1 << 1
+	if p.features&(featSingleMmap|featNoDrop) != featSingleMmap|featNoDrop {
+		r.Close()
+		return nil, os.NewSyscallError("io_uring_setup", unix.ENOSYS)
+	}
+	size := max(int(p.sqOff.array+p.sqEntries*4), int(p.cqOff.cqes+p.cqEntries*uint32(unsafe.Sizeof(uringCQE{}))))
+	rb, err := unix.Mmap(r.fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		r.Close()
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	r.maps[0] = rb
+	sb, err := unix.Mmap(r.fd, uringOffSQEs, int(p.sqEntries)*int(unsafe.Sizeof(uringSQE{})), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		r.Close()
+		return nil, os.NewSyscallError("mmap", err)
+	}
+	r.maps[1] = sb
+	base := unsafe.Pointer(&rb[0])
+	r.sqHead = (*uint32)(unsafe.Add(base, p.sqOff.head))
+	r.sqTail = (*uint32)(unsafe.Add(base, p.sqOff.tail))
+	r.sqMask = (*uint32)(unsafe.Add(base, p.sqOff.ringMask))
+	r.sqArray = unsafe.Slice((*uint32)(unsafe.Add(base, p.sqOff.array)), p.sqEntries)
+	r.sqes = unsafe.Slice((*uringSQE)(unsafe.Pointer(&sb[0])), p.sqEntries)
+	r.cqHead = (*uint32)(unsafe.Add(base, p.cqOff.head))
+	r.cqTail = (*uint32)(unsafe.Add(base, p.cqOff.tail))
+	r.cqMask = (*uint32)(unsafe.Add(base, p.cqOff.ringMask))
+	r.cqes = unsafe.Slice((*uringCQE)(unsafe.Add(base, p.cqOff.cqes)), p.cqEntries)
+	// Check that a send with MSG_DONTWAIT completes at submission with
+	// -EAGAIN on a full socket, as Send relies on (5.x kernels that armed
+	// a poll for it would leave it in flight).
+	if err := r.probe(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// FD returns the ring's descriptor.
+func (r *Ring) FD() int { return r.fd }
+
+// Entries returns the most sends one call of Send takes.
+func (r *Ring) Entries() int { return int(r.entries) }
+
+// Close releases the ring.
+func (r *Ring) Close() error {
+	for i, m := range r.maps {
+		if m != nil {
+			unix.Munmap(m)
+			r.maps[i] = nil
+		}
+	}
+	return unix.Close(r.fd)
+}
+
+// SendOp is one send of a batch: the descriptor and the bytes (at most
+// 2^31-1) on input, the result on output: the bytes queued, or 0 and the
+// error.
+type SendOp struct {
+	FD  int
+	P   []byte
+	N   int
+	Err unix.Errno
+}
+
+// Send makes every send in ops (at most Entries of them) with one
+// io_uring_enter and fills in their results. The sends are independent:
+// each may queue fewer bytes than asked (a full socket buffer) or fail
+// (EAGAIN, EPIPE, ...) without affecting the others. A send whose
+// descriptor is closed concurrently is the caller's bug, as for write(2).
+// If the submission itself fails, Send returns the error, and every op it
+// did not submit has N -1: nothing of it was sent, and the caller must
+// make it itself.
+func (r *Ring) Send(ops []SendOp) error { return r.send(ops, true) }
+
+// send is Send; without wait, sends the kernel did not complete during the
+// submission are reported as ENOTSUP instead of waited for.
+func (r *Ring) send(ops []SendOp, wait bool) error {
+	r.seq++
+	tail := atomic.LoadUint32(r.sqTail)
+	mask := *r.sqMask
+	for i := range ops {
+		op := &ops[i]
+		op.N, op.Err = -1, 0
+		idx := (tail + uint32(i)) & mask
+		var addr uint64
+		if len(op.P) > 0 {
+			addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(op.P))))
+		}
+		r.sqes[idx] = uringSQE{
+			opcode:   uringOpSend,
+			fd:       int32(op.FD),
+			addr:     addr,
+			len:      uint32(len(op.P)),
+			opFlags:  unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL,
+			userData: uint64(r.seq)<<32 | uint64(i),
+		}
+		r.sqArray[idx] = idx
+	}
+	atomic.StoreUint32(r.sqTail, tail+uint32(len(ops)))
+	n := uintptr(len(ops))
+	got, err := r.enter(n, 0, 0, true)
+	if err != nil || got != n {
+		// Not everything was consumed: resource exhaustion (EAGAIN,
+		// EBUSY, ENOMEM) or a bug. Withdraw the entries the kernel did
+		// not take, so that the ring stays consistent; reap the rest.
+		if err == nil {
+			err = os.NewSyscallError("io_uring_enter", unix.EAGAIN)
+		}
+		atomic.StoreUint32(r.sqTail, tail+uint32(got))
+	}
+	left := int(got)
+	for left > 0 {
+		head := atomic.LoadUint32(r.cqHead)
+		ctail := atomic.LoadUint32(r.cqTail)
+		for ; head != ctail; head++ {
+			c := &r.cqes[head&*r.cqMask]
+			i := int(uint32(c.userData))
+			if c.userData>>32 != uint64(r.seq) || i >= len(ops) || ops[i].N >= 0 {
+				continue // not this batch's: a probe's that failed
+			}
+			if c.res < 0 {
+				ops[i].N, ops[i].Err = 0, unix.Errno(-c.res)
+			} else {
+				ops[i].N = int(c.res)
+			}
+			left--
+		}
+		atomic.StoreUint32(r.cqHead, head)
+		if left == 0 {
+			break
+		}
+		if !wait {
+			return os.NewSyscallError("io_uring_enter", unix.ENOTSUP)
+		}
+		// Sends with MSG_DONTWAIT complete during the submission (OpenRing
+		// checks it); wait for any the kernel nevertheless completes
+		// later, with the scheduler told, as for any call that may block.
+		if _, werr := r.enter(0, uintptr(left), uringEnterGetEvts, false); werr != nil {
+			if e := werr.(*os.SyscallError).Err; e != unix.EINTR && e != unix.EAGAIN && e != unix.EBUSY {
+				// Never seen: the ops still in flight keep N -1 but may
+				// yet be sent; the caller closes the ring, which
+				// cancels them.
+				return werr
+			}
+		}
+	}
+	return err
+}
+
+func (r *Ring) enter(submit, wait, flags uintptr, raw bool) (uintptr, error) {
+	var n uintptr
+	var e unix.Errno
+	if raw {
+		n, _, e = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), submit, wait, flags, 0, 0)
+	} else {
+		n, _, e = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), submit, wait, flags, 0, 0)
+	}
+	if e != 0 {
+		return 0, os.NewSyscallError("io_uring_enter", e)
+	}
+	return n, nil
+}
+
+// probe sends on a socket pair whose buffer is full and checks that the
+// send completes at once with EAGAIN.
+func (r *Ring) probe() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return os.NewSyscallError("socketpair", err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := unix.Write(fds[0], buf); err != nil {
+			break
+		}
+	}
+	ops := []SendOp{{FD: fds[0], P: buf[:1]}, {FD: fds[1], P: buf[:5]}}
+	if err := r.send(ops, false); err != nil {
+		return err // a send left in flight is cancelled when the ring closes
+	}
+	if ops[0].Err != unix.EAGAIN || ops[1].N != 5 {
+		return os.NewSyscallError("io_uring send probe", unix.ENOTSUP)
+	}
+	return nil
+}

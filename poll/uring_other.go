@@ -1,0 +1,38 @@
+//go:build darwin || dragonfly || freebsd || netbsd || openbsd
+
+package poll
+
+import (
+	"os"
+	"syscall"
+)
+
+// Ring is io_uring's batched sends (uring_linux.go); other systems have no
+// such ring and OpenRing always fails, so the loop writes one call at a
+// time.
+type Ring struct{}
+
+// OpenRing reports that batched sends are unavailable.
+func OpenRing(uint32) (*Ring, error) {
+	return nil, os.NewSyscallError("io_uring_setup", syscall.ENOSYS)
+}
+
+// FD is never called: OpenRing returns no Ring.
+func (*Ring) FD() int { return -1 }
+
+// Entries is never called: OpenRing returns no Ring.
+func (*Ring) Entries() int { return 0 }
+
+// Close is never called: OpenRing returns no Ring.
+func (*Ring) Close() error { return nil }
+
+// SendOp is uring_linux.go's.
+type SendOp struct {
+	FD  int
+	P   []byte
+	N   int
+	Err syscall.Errno
+}
+
+// Send is never called: OpenRing returns no Ring.
+func (*Ring) Send([]SendOp) error { return syscall.ENOSYS }
