@@ -5,6 +5,8 @@ package netloop
 import (
 	"os"
 	"syscall"
+
+	"github.com/netloop/netloop/poll"
 )
 
 // FailSplice makes the call'th splice from the source of every copy (0 is
@@ -22,4 +24,14 @@ func FailSplice(call int) (restore func()) {
 		}
 	}
 	return func() { testHookDrain = nil }
+}
+
+// BatchedWritesAvailable reports whether this kernel lets the loops batch
+// writes (an io_uring that completes MSG_DONTWAIT sends at submission).
+func BatchedWritesAvailable() error {
+	r, err := poll.OpenRing(8)
+	if err == nil {
+		r.Close()
+	}
+	return err
 }

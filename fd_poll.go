@@ -32,8 +32,10 @@ var syscallsAvoided atomic.Uint64
 func backendStats(s *Stats) {
 	ls := loop.ReadStats()
 	s.Loops, s.LoopEvents, s.LoopWakeups, s.LoopStarved, s.LoopAssists = ls.Loops, ls.Events, ls.Batches, ls.Late, ls.Assists
+	s.BatchedWrites, s.WriteBatches = ls.Sends, ls.Flushes
 	for _, l := range ls.PerLoop {
-		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late, Assists: l.Assists})
+		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late, Assists: l.Assists,
+			BatchedWrites: l.Sends, WriteBatches: l.Flushes})
 	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
 	s.BuffersInUse = bufpool.InUse()
@@ -229,7 +231,7 @@ func (fd *netFD) Write(p []byte) (int, error) {
 			max = nn + maxRW
 		}
 		seq := d.WriteSeq()
-		n, err := sysWrite(d.FD(), p[nn:max])
+		n, err := sysSend(d, p[nn:max])
 		nn += n
 		if nn == len(p) {
 			// Done, or a zero-length write that failed (EPIPE after

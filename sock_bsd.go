@@ -4,7 +4,10 @@
 
 package netloop
 
-import "golang.org/x/sys/unix"
+import (
+	"github.com/netloop/netloop/loop"
+	"golang.org/x/sys/unix"
+)
 
 func sysRead(fd int, p []byte) (int, error) {
 	n, err := unix.Read(fd, p)
@@ -21,6 +24,9 @@ func sysWrite(fd int, p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// sysSend writes p on d: the BSDs have no batched sends (loop.Desc.Send).
+func sysSend(d *loop.Desc, p []byte) (int, error) { return sysWrite(d.FD(), p) }
 
 // setNoSigpipe sets SO_NOSIGPIPE where the OS has it, so that a write to a
 // reset socket fails with EPIPE without raising a signal.

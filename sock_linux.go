@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/netloop/netloop/loop"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,6 +68,29 @@ func sysWrite(fd int, p []byte) (int, error) {
 		raceReleaseMerge(unsafe.Pointer(&ioSync))
 	}
 	n, e := rawRW(unix.SYS_WRITE, fd, p)
+	if e != 0 {
+		return 0, e
+	}
+	if raceEnabled && n > 0 {
+		raceReadRange(unsafe.Pointer(&p[0]), n)
+	}
+	return n, nil
+}
+
+// sysSend writes p on d: in the batch of sends its loop is collecting, if
+// there is one (loop.Desc.Send), else with sysWrite. Call with a reference
+// to d and its write lock held.
+func sysSend(d *loop.Desc, p []byte) (int, error) {
+	if len(p) == 0 || len(p) > loop.SendMax {
+		return sysWrite(d.FD(), p)
+	}
+	if raceEnabled {
+		raceReleaseMerge(unsafe.Pointer(&ioSync))
+	}
+	n, e, ok := d.Send(p)
+	if !ok {
+		return sysWrite(d.FD(), p)
+	}
 	if e != 0 {
 		return 0, e
 	}

@@ -38,6 +38,15 @@ type Loop struct {
 	helping  atomic.Bool   // an assist is polling: owns helper and helpEvs
 	helpEvs  []poll.Event  // assist's batch
 	assists  atomic.Uint64 // polls done by assists
+
+	// Batched sends (send.go); ring is nil where io_uring is unavailable.
+	ring       *poll.Ring
+	ops        []poll.SendOp // collect's batch; the loop's own
+	collecting atomic.Bool   // the loop yielded and collects sends
+	sendMu     sync.Mutex    // guards pending
+	pending    []*sendReq
+	sends      atomic.Uint64 // sends made in batches
+	flushes    atomic.Uint64 // io_uring_enter calls that made them
 }
 
 // group is the process-wide set of loops.
@@ -121,6 +130,9 @@ func release() {
 	for _, lp := range g.loops {
 		lp.file.Close() // wakes the parked loop goroutine, which returns
 		<-lp.done
+		if lp.ring != nil { // nil also once a failed submission closed it
+			lp.ring.Close()
+		}
 		retired.add(lp.stats())
 	}
 }
@@ -137,6 +149,9 @@ func start() (*Loop, error) {
 		helpEvs: make([]poll.Event, batchSize),
 		file:    os.NewFile(uintptr(p.FD()), "netloop-poller"),
 		done:    make(chan struct{}),
+	}
+	if r, err := openRing(); err == nil {
+		lp.ring, lp.ops = r, make([]poll.SendOp, r.Entries())
 	}
 	lp.probeT = time.AfterFunc(time.Hour, lp.probed)
 	lp.probeT.Stop()
@@ -221,7 +236,9 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				// a burst on thousands of connections (slow-loris) does
 				// not queue every one of them ahead of a connection whose
 				// event comes later.
-				runtime.Gosched()
+				if !lp.collect(n) {
+					runtime.Gosched()
+				}
 				now = time.Now()
 				continue
 			}
@@ -229,6 +246,7 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				onTimer = true
 				return true // Read returns; run waits on the timer
 			}
+			lp.collect(n)
 			if probe && n > 0 {
 				lp.probe()
 			}
@@ -418,6 +436,8 @@ type LoopStats struct {
 	Batches uint64 // times the loop or an assist found events
 	Late    uint64 // waits that overran: the loop was starved
 	Assists uint64 // polls done on the loop's behalf while it was starved
+	Sends   uint64 // writes made in batches (send.go)
+	Flushes uint64 // io_uring_enter calls that made them
 }
 
 func (s *LoopStats) add(o LoopStats) {
@@ -425,10 +445,13 @@ func (s *LoopStats) add(o LoopStats) {
 	s.Batches += o.Batches
 	s.Late += o.Late
 	s.Assists += o.Assists
+	s.Sends += o.Sends
+	s.Flushes += o.Flushes
 }
 
 func (lp *Loop) stats() LoopStats {
-	return LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load(), Assists: lp.assists.Load()}
+	return LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load(), Assists: lp.assists.Load(),
+		Sends: lp.sends.Load(), Flushes: lp.flushes.Load()}
 }
 
 // ReadStats returns the group's current counters.
