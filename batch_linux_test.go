@@ -17,9 +17,10 @@ import (
 )
 
 // TestBatchedWrites: with GOMAXPROCS=1 and many connections busy at once,
-// the loop makes the writes of the goroutines one batch of events woke
-// with one io_uring_enter (loop/send.go), every connection gets exactly its
-// own replies, and NETLOOP_BATCH_SENDS=0 turns batching off. Each case runs
+// the loop makes the reads of the readers one batch of events wakes, and
+// the writes they then make, with one io_uring_enter each (loop/recv.go,
+// loop/send.go), every connection gets exactly its own requests and
+// replies, and NETLOOP_BATCH_SENDS=0 turns batching off. Each case runs
 // in a child process, which starts its loops with the setting.
 func TestBatchedWrites(t *testing.T) {
 	if err := netloop.BatchedWritesAvailable(); err != nil {
@@ -105,10 +106,15 @@ func TestBatchedWritesChild(t *testing.T) {
 	cw.Wait()
 	s := netloop.ReadStats()
 	writes, batches := s.BatchedWrites-before.BatchedWrites, s.WriteBatches-before.WriteBatches
-	t.Logf("%d writes in batches, by %d io_uring_enter calls; %d loop wake-ups for %d events", writes, batches, s.LoopWakeups-before.LoopWakeups, s.LoopEvents-before.LoopEvents)
+	reads := s.BatchedReads - before.BatchedReads
+	t.Logf("%d writes in batches, by %d io_uring_enter calls; %d reads made by the loop; %d loop wake-ups for %d events", writes, batches, reads, s.LoopWakeups-before.LoopWakeups, s.LoopEvents-before.LoopEvents)
 	switch {
-	case mode == "off" && writes != 0:
-		t.Errorf("NETLOOP_BATCH_SENDS=0, yet %d writes were batched", writes)
+	case mode == "off" && (writes != 0 || reads != 0):
+		t.Errorf("NETLOOP_BATCH_SENDS=0, yet %d writes and %d reads were batched", writes, reads)
+	case mode == "on" && reads < conns*rounds/2:
+		// Every request but a connection's first arrives while its
+		// reader is parked: the loop should have read nearly all.
+		t.Errorf("the loop read %d of %d requests: want over half", reads, conns*rounds)
 	case mode == "on" && (writes < conns*rounds || batches*2 > writes):
 		// Two Writes per request: a loop that batched only the first
 		// (the one its batch of events woke) would batch half of them.

@@ -32,10 +32,10 @@ var syscallsAvoided atomic.Uint64
 func backendStats(s *Stats) {
 	ls := loop.ReadStats()
 	s.Loops, s.LoopEvents, s.LoopWakeups, s.LoopStarved, s.LoopAssists = ls.Loops, ls.Events, ls.Batches, ls.Late, ls.Assists
-	s.BatchedWrites, s.WriteBatches = ls.Sends, ls.Flushes
+	s.BatchedWrites, s.WriteBatches, s.BatchedReads = ls.Sends, ls.Flushes, ls.Recvs
 	for _, l := range ls.PerLoop {
 		s.PerLoop = append(s.PerLoop, LoopStats{Events: l.Events, Wakeups: l.Batches, Starved: l.Late, Assists: l.Assists,
-			BatchedWrites: l.Sends, WriteBatches: l.Flushes})
+			BatchedWrites: l.Sends, WriteBatches: l.Flushes, BatchedReads: l.Recvs})
 	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
 	s.BuffersInUse = bufpool.InUse()
@@ -128,22 +128,35 @@ func (fd *netFD) Read(p []byte) (int, error) {
 	coalesce := fd.stream && len(p) < coalesceBelow
 	for {
 		seq := d.ReadSeq()
-		if d.ReadDrained(seq) {
-			// Known empty since seq: park without a read that would only
-			// return EAGAIN.
-			syscallsAvoided.Add(1)
-			if err := d.WaitRead(seq); err != nil {
-				return 0, err
-			}
-			continue
-		}
 		buf := p
 		var b *bufpool.Buf
-		if coalesce {
-			b = bufpool.Get()
-			buf = b.B
+		var n int
+		var err error
+		if d.ReadDrained(seq) {
+			// Known empty since seq: park without a read that would only
+			// return EAGAIN, and let the loop make the read when the
+			// next event comes (on Linux, batched with its other
+			// readers'; a small read gets a pooled buffer only then).
+			syscallsAvoided.Add(1)
+			r, ok, werr := d.WaitReadInto(seq, p, coalesce)
+			if !ok {
+				if werr != nil {
+					return 0, werr
+				}
+				continue
+			}
+			seq, b = r.Seq, r.Buf
+			if b != nil {
+				buf = b.B
+			}
+			n, err = loopRead(buf, r)
+		} else {
+			if coalesce {
+				b = bufpool.Get()
+				buf = b.B
+			}
+			n, err = sysRead(d.FD(), buf)
 		}
-		n, err := sysRead(d.FD(), buf)
 		switch {
 		case err == errINTR:
 			fd.putIf(b)

@@ -25,6 +25,15 @@ func sysWrite(fd int, p []byte) (int, error) {
 	return n, err
 }
 
+// loopRead is never called on the BSDs: their loops make no reads
+// (loop.Desc.WaitReadInto).
+func loopRead(_ []byte, r loop.ReadResult) (int, error) {
+	if r.Err != 0 {
+		return 0, r.Err
+	}
+	return r.N, nil
+}
+
 // sysSend writes p on d: the BSDs have no batched sends (loop.Desc.Send).
 func sysSend(d *loop.Desc, p []byte) (int, error) { return sysWrite(d.FD(), p) }
 

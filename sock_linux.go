@@ -77,6 +77,22 @@ func sysWrite(fd int, p []byte) (int, error) {
 	return n, nil
 }
 
+// loopRead returns the result of a read the loop made into buf for the
+// caller (loop.Desc.WaitReadInto) as sysRead returns its own, with the
+// same annotations for the race detector.
+func loopRead(buf []byte, r loop.ReadResult) (int, error) {
+	if r.Err != 0 {
+		return 0, r.Err
+	}
+	if raceEnabled {
+		if r.N > 0 {
+			raceWriteRange(unsafe.Pointer(&buf[0]), r.N)
+		}
+		raceAcquire(unsafe.Pointer(&ioSync))
+	}
+	return r.N, nil
+}
+
 // sysSend writes p on d: in the batch of sends its loop is collecting, if
 // there is one (loop.Desc.Send), else with sysWrite. Call with a reference
 // to d and its write lock held.

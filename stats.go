@@ -35,9 +35,11 @@ type Stats struct {
 	LoopAssists uint64
 	// BatchedWrites counts the writes (each a part of a Write) the loops
 	// made in batches on Linux, WriteBatches the io_uring_enter calls that
-	// made them (see "Batched writes" in README.md).
+	// made them, and BatchedReads the reads the loops made for readers
+	// woken by their events (see "Batched writes and reads" in README.md).
 	BatchedWrites uint64
 	WriteBatches  uint64
+	BatchedReads  uint64
 	// PerLoop holds the counters of each running loop (since it started).
 	PerLoop []LoopStats
 	// SyscallsAvoided counts Reads that parked at once because the socket
@@ -60,9 +62,11 @@ type LoopStats struct {
 	// Assists counts polls of the loop's poller made, while it was
 	// starved, by a connection's goroutine about to wait for readiness.
 	Assists uint64
-	// BatchedWrites and WriteBatches are Stats' for this loop.
+	// BatchedWrites, WriteBatches and BatchedReads are Stats' for this
+	// loop.
 	BatchedWrites uint64
 	WriteBatches  uint64
+	BatchedReads  uint64
 }
 
 // AcceptErrors counts failed accepts by kind.

@@ -75,6 +75,9 @@ type dir struct {
 	deadline atomic.Int64
 
 	timer *time.Timer // reused for waits with a deadline; guarded by mu
+	// offer is the parked reader's read offer (recv.go), or nil; read
+	// direction only. Stored by the reader, loaded by the loop.
+	offer atomic.Pointer[readOffer]
 	// wokeBy is the batch whose token woke the parked goroutine, while the
 	// loop counts them (it is starved); 0: none. Beside the byte-wide
 	// fields below so that a Desc stays in its size class.

@@ -105,11 +105,11 @@ func TestStaleEventDropped(t *testing.T) {
 	}
 	defer d.Close(syscall.Close)
 	seq := d.ReadSeq()
-	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup}, 1)
+	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup}, 1, false)
 	if d.ReadSeq() != seq || d.ReadHup() {
 		t.Fatal("stale event applied to the new registration")
 	}
-	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable}, 1)
+	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable}, 1, false)
 	if d.ReadSeq() == seq {
 		t.Fatal("current event not applied")
 	}

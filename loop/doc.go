@@ -88,38 +88,61 @@
 // parking; taking that for starvation let assists keep it going (p99
 // 1.26 s, once in three runs).
 //
-// # Batched sends
+// # Batched reads and writes
 //
 // Once a loop reads one request and writes one reply per syscall, the
 // syscall entries themselves are a fair part of a request's CPU (about
 // 1.3 µs each on the development VM, even for getpid). On Linux a loop
-// therefore makes the writes of the goroutines one batch of events woke
-// with one io_uring_enter (send.go, poll/uring_linux.go): after
-// dispatching two events or more it sets collecting and yields the P
-// (runtime.Gosched puts it on the global run queue, behind the goroutines
-// it has just readied); each of those that writes at most SendMax bytes
-// meanwhile queues its bytes and parks; when the loop runs again it
-// submits them all, one IORING_OP_SEND each with MSG_DONTWAIT, which the
-// kernel completes during the submission with the bytes queued or EAGAIN,
-// exactly as write(2) on the non-blocking socket would; then it wakes
-// each writer with its result, and collects again for the writes those
-// make next (a header, then a body), until a round brings none (at most
-// four rounds). Write still returns only when its bytes are in the kernel
-// (invariant 5), holds its reference to the descriptor throughout (so
-// the descriptor cannot be closed under the ring) and keeps its count and
-// error semantics: a short send continues, EAGAIN parks for writability,
-// both in the caller's own Write loop. A writer waits until the
-// goroutines ahead of the loop have run, which is why a starved loop (a
-// goroutine holding the P) does not collect, and why a yield that kept the
-// loop off the P for 5 ms or more counts as a late wait (overran: unless
-// goroutines of the loop kept parking meanwhile, which writers waiting in
-// a batch stamp too, it marks the loop starved and collecting stops). Where io_uring is missing,
-// or does not complete MSG_DONTWAIT sends at submission (checked once per
-// loop with a full socket), or a submission fails, writes go out one
-// write(2) each as before; NETLOOP_BATCH_SENDS=0 in the environment turns
-// batching off. Measured (bench/RESULTS.md, "Batched sends"): with wrk
-// -c50 and GOMAXPROCS=1, 1.19 syscalls per request instead of 2.05 and
-// 0.84 of the CPU per request of the build before.
+// therefore makes the reads and the writes of one batch of events with
+// one io_uring_enter each (recv.go, send.go, poll/uring_linux.go), every
+// one a non-blocking IORING_OP_RECV or IORING_OP_SEND with MSG_DONTWAIT,
+// which the kernel completes during the submission with exactly what
+// read(2) or write(2) on the non-blocking socket would return (bytes, 0 at
+// end of stream, EAGAIN, ...).
+//
+// Reads: a reader that parks because its socket is known empty leaves an
+// offer in its Desc (WaitReadInto): its buffer, or for a small read word
+// that it wants a pooled buffer, which the loop takes only when data
+// comes, so an idle reader holds none. A read event claims the offer (an
+// atomic state: open, claimed, done); after dispatching the batch the loop
+// reads for every claimed offer and wakes the readers with the results,
+// which they then treat exactly as the results of their own syscall (the
+// read sequence loaded before the loop's read comes with it, for
+// SetReadDrained). A reader woken otherwise (deadline, Close) withdraws
+// its offer, or, if the loop claimed it, waits the few microseconds until
+// the loop has read and returns those bytes: they are the reader's. The
+// reader holds its reference to the descriptor throughout, so the loop
+// never reads a closed one. Offers are pooled, and everything the loop
+// needs is in the offer itself (descriptor, buffer, whom to wake): an
+// offer the loop finds in a Desc after its reader withdrew it and another
+// reader took it from the pool is read and answered for that other
+// reader, correctly.
+//
+// Writes: after dispatching two events or more the loop sets collecting
+// and yields the P (runtime.Gosched puts it on the global run queue,
+// behind the goroutines it has just readied); each of those that writes
+// at most SendMax bytes meanwhile queues its bytes and parks; when the
+// loop runs again it sends them all and wakes each writer with its
+// result, then collects again for the writes those make next (a header,
+// then a body), until a round brings none (at most four rounds). Write
+// still returns only when its bytes are in the kernel (invariant 5),
+// holds its reference to the descriptor throughout and keeps its count
+// and error semantics: a short send continues, EAGAIN parks for
+// writability, both in the caller's own Write loop. A writer waits until
+// the goroutines ahead of the loop have run, which is why a starved loop
+// (a goroutine holding the P) does not collect, and why a yield that kept
+// the loop off the P for 5 ms or more counts as a late wait (overran:
+// unless goroutines of the loop kept parking meanwhile, which writers
+// waiting in a batch stamp too, it marks the loop starved and collecting
+// stops).
+//
+// Where io_uring is missing, or does not complete MSG_DONTWAIT receives
+// and sends at submission (checked once per loop, on an empty and a full
+// socket), or a submission fails, every read and write is its caller's
+// own syscall again; NETLOOP_BATCH_SENDS=0 in the environment turns
+// batching off. A batch moving more than 64 KiB is submitted with the
+// scheduler hand-off, as large reads and writes are. Measured in
+// bench/RESULTS.md ("Batched reads and writes").
 //
 // # Lifecycle
 //

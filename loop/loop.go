@@ -39,9 +39,13 @@ type Loop struct {
 	helpEvs  []poll.Event  // assist's batch
 	assists  atomic.Uint64 // polls done by assists
 
-	// Batched sends (send.go); ring is nil where io_uring is unavailable.
+	// Batched sends and reads (send.go, recv.go); ring is nil where
+	// io_uring is unavailable, and batching is whether it is not nil.
 	ring       *poll.Ring
-	ops        []poll.SendOp // collect's batch; the loop's own
+	batching   atomic.Bool
+	ops        []poll.Op     // a batch; the loop's own
+	claims     []*readOffer  // read offers claimed in a batch; the loop's own
+	recvs      atomic.Uint64 // reads made in batches
 	collecting atomic.Bool   // the loop yielded and collects sends
 	sendMu     sync.Mutex    // guards pending
 	pending    []*sendReq
@@ -151,13 +155,17 @@ func start() (*Loop, error) {
 		done:    make(chan struct{}),
 	}
 	if r, err := openRing(); err == nil {
-		lp.ring, lp.ops = r, make([]poll.SendOp, r.Entries())
+		lp.ring, lp.ops = r, make([]poll.Op, r.Entries())
+		lp.batching.Store(true)
 	}
 	lp.probeT = time.AfterFunc(time.Hour, lp.probed)
 	lp.probeT.Stop()
 	rc, err := lp.file.SyscallConn()
 	if err != nil {
 		lp.file.Close()
+		if lp.ring != nil {
+			lp.ring.Close()
+		}
 		return nil, err
 	}
 	go lp.run(rc)
@@ -226,8 +234,14 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				lp.batches.Add(1)
 				lp.events.Add(uint64(n))
 				id := lp.newBatch()
+				// Not while starved (lateAt, not starved: that is
+				// decided once per wake-up, which full batches prolong).
+				claim := lp.batching.Load() && lp.lateAt.Load() == 0
 				for i := range evs[:n] {
-					dispatch(&evs[i], id)
+					dispatch(&evs[i], id, claim)
+				}
+				if len(lp.claims) > 0 {
+					lp.recvAll()
 				}
 			}
 			if n == len(evs) {
@@ -246,14 +260,17 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				onTimer = true
 				return true // Read returns; run waits on the timer
 			}
-			lp.collect(n)
+			if lp.collect(n) {
+				now = time.Now() // the park begins after the batches
+			}
 			if probe && n > 0 {
 				lp.probe()
 			}
 			// Drained: the poller's own readiness is edge-triggered in the
 			// runtime too, and any event queued from now on raises a new
 			// edge, so parking cannot miss it. (parked is when this
-			// wake-up began: close enough to tell 5 ms gaps.)
+			// wake-up began, or its batches ended: close enough to tell
+			// 5 ms gaps.)
 			parked = now
 			return false
 		}
@@ -331,7 +348,7 @@ func (lp *Loop) assist(stamp bool) bool {
 			lp.events.Add(uint64(n))
 			id := lp.newBatch()
 			for i := range lp.helpEvs[:n] {
-				dispatch(&lp.helpEvs[i], id)
+				dispatch(&lp.helpEvs[i], id, false)
 			}
 		}
 	}
@@ -385,8 +402,10 @@ func (lp *Loop) overran() {
 // dispatch applies one event to the Desc it names. An event whose tag does
 // not match the registered generation belongs to a descriptor that was
 // closed (and whose number may already be reused) after the batch was
-// fetched: it is dropped (invariant 1).
-func dispatch(ev *poll.Event, id uint32) {
+// fetched: it is dropped (invariant 1). With claim (the loop's own
+// dispatch, not an assist's), a read event claims the reader's read offer
+// for the loop's recvAll, which then wakes the reader.
+func dispatch(ev *poll.Event, id uint32, claim bool) {
 	d := fds.get(int(ev.Fd))
 	if d == nil || (poll.HasTags && d.gen != ev.Tag) {
 		return
@@ -398,7 +417,14 @@ func dispatch(ev *poll.Event, id uint32) {
 		d.w.hup.Store(true)
 	}
 	if ev.Flags&poll.Readable != 0 {
-		d.ready(&d.r, id)
+		if claim {
+			d.r.seq.Add(1)
+			if !d.lp.claim(d) {
+				d.r.signal()
+			}
+		} else {
+			d.ready(&d.r, id)
+		}
 	}
 	if ev.Flags&poll.Writable != 0 {
 		d.ready(&d.w, id)
@@ -436,6 +462,7 @@ type LoopStats struct {
 	Batches uint64 // times the loop or an assist found events
 	Late    uint64 // waits that overran: the loop was starved
 	Assists uint64 // polls done on the loop's behalf while it was starved
+	Recvs   uint64 // reads made in batches (recv.go)
 	Sends   uint64 // writes made in batches (send.go)
 	Flushes uint64 // io_uring_enter calls that made them
 }
@@ -445,13 +472,14 @@ func (s *LoopStats) add(o LoopStats) {
 	s.Batches += o.Batches
 	s.Late += o.Late
 	s.Assists += o.Assists
+	s.Recvs += o.Recvs
 	s.Sends += o.Sends
 	s.Flushes += o.Flushes
 }
 
 func (lp *Loop) stats() LoopStats {
 	return LoopStats{Events: lp.events.Load(), Batches: lp.batches.Load(), Late: lp.late.Load(), Assists: lp.assists.Load(),
-		Sends: lp.sends.Load(), Flushes: lp.flushes.Load()}
+		Recvs: lp.recvs.Load(), Sends: lp.sends.Load(), Flushes: lp.flushes.Load()}
 }
 
 // ReadStats returns the group's current counters.

@@ -28,7 +28,7 @@ const (
 
 // sendReq is one Write waiting in a batch.
 type sendReq struct {
-	op   poll.SendOp
+	op   poll.Op
 	done chan struct{} // capacity 1: the batch was made, op has its result
 }
 
@@ -49,7 +49,7 @@ func (d *Desc) Send(p []byte) (n int, err syscall.Errno, ok bool) {
 		return 0, 0, false
 	}
 	r := sendReqs.Get().(*sendReq)
-	r.op = poll.SendOp{FD: d.fd, P: p}
+	r.op = poll.Op{FD: d.fd, P: p}
 	lp.sendMu.Lock()
 	if !lp.collecting.Load() { // the batch was made meanwhile
 		lp.sendMu.Unlock()
@@ -124,11 +124,10 @@ func (lp *Loop) flush() int {
 			for i := range ops {
 				ops[i].N = -1 // not sent: the writer writes itself
 			}
-		} else if err := lp.ring.Send(ops); err != nil {
+		} else if err := lp.ring.Do(ops); err != nil {
 			// Ops not submitted have N -1 (their writers write
 			// themselves); the ones that were keep their results.
-			lp.ring.Close()
-			lp.ring = nil
+			lp.stopBatching()
 		} else {
 			lp.sends.Add(uint64(k))
 			lp.flushes.Add(1)
@@ -143,6 +142,14 @@ func (lp *Loop) flush() int {
 	}
 	lp.pending = lp.pending[:0]
 	return total
+}
+
+// stopBatching closes the ring after a failed submission: from now on
+// every read and write is its caller's own syscall. Loop goroutine only.
+func (lp *Loop) stopBatching() {
+	lp.batching.Store(false)
+	lp.ring.Close()
+	lp.ring = nil
 }
 
 // openRing opens the ring a loop batches sends with, unless batching is

@@ -4,7 +4,9 @@ package loop
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -13,14 +15,16 @@ import (
 )
 
 // sendLoop returns a Loop that is not running, with a ring, for driving
-// Send and flush by hand; Descs on it are made with sendDesc.
+// Send and flush, WaitReadInto and recvAll by hand; Descs on it are made
+// with sendDesc.
 func sendLoop(t *testing.T) *Loop {
 	t.Helper()
 	r, err := openRing()
 	if err != nil {
 		t.Skipf("no batched sends here: %v", err)
 	}
-	lp := &Loop{ring: r, ops: make([]poll.SendOp, r.Entries())}
+	lp := &Loop{ring: r, ops: make([]poll.Op, r.Entries())}
+	lp.batching.Store(true)
 	t.Cleanup(func() {
 		if lp.ring != nil {
 			lp.ring.Close()
@@ -146,12 +150,9 @@ func TestSendErrno(t *testing.T) {
 	}
 }
 
-// If the submission itself fails, nothing was sent: every writer of the
-// batch is told to write itself, and the loop stops batching.
-func TestSendSubmitFails(t *testing.T) {
-	lp := sendLoop(t)
-	// Put something that is not a ring under the ring's descriptor: the
-	// mappings stay valid, io_uring_enter fails.
+// breakRing puts something that is not a ring under lp's ring descriptor:
+// the mappings stay valid, io_uring_enter fails.
+func breakRing(t *testing.T, lp *Loop) {
 	null, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +161,13 @@ func TestSendSubmitFails(t *testing.T) {
 	if err := syscall.Dup3(null, lp.ring.FD(), syscall.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// If the submission itself fails, nothing was sent: every writer of the
+// batch is told to write itself, and the loop stops batching.
+func TestSendSubmitFails(t *testing.T) {
+	lp := sendLoop(t)
+	breakRing(t, lp)
 	d, b := sendDesc(t, lp)
 	lp.collecting.Store(true)
 	res := make(chan sendResult, 1)
@@ -180,5 +188,155 @@ func TestSendSubmitFails(t *testing.T) {
 	}
 	if lp.collect(collectMin) {
 		t.Fatal("collect yielded without a ring")
+	}
+}
+
+type offerResult struct {
+	res ReadResult
+	ok  bool
+	err error
+}
+
+// offer starts a reader that parks on d (known empty at its current read
+// sequence) with a read offer of p, and waits until the offer is up.
+func offer(t *testing.T, d *Desc, p []byte, pool bool) <-chan offerResult {
+	t.Helper()
+	ch := make(chan offerResult, 1)
+	seq := d.ReadSeq()
+	go func() {
+		d.LockRead()
+		defer d.UnlockRead()
+		res, ok, err := d.WaitReadInto(seq, p, pool)
+		ch <- offerResult{res, ok, err}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); d.r.offer.Load() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader made no offer")
+		}
+	}
+	return ch
+}
+
+// result waits for an offering reader's result.
+func result(t *testing.T, ch <-chan offerResult) offerResult {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader was never woken")
+		panic("unreachable")
+	}
+}
+
+// readEvent does what the loop does for a read event on d: it claims the
+// offer and, after the batch, reads for it (or wakes the reader).
+func readEvent(lp *Loop, ds ...*Desc) {
+	for _, d := range ds {
+		dispatch(&poll.Event{Fd: int32(d.fd), Tag: d.gen, Flags: poll.Readable}, 1, true)
+	}
+	if len(lp.claims) > 0 {
+		lp.recvAll()
+	}
+}
+
+// A read event makes the loop read for every parked reader of the batch,
+// into the reader's buffer or a pooled one, with one io_uring_enter; each
+// reader gets read(2)'s result: bytes, EAGAIN, or 0 at end of stream.
+func TestReadOffers(t *testing.T) {
+	lp := sendLoop(t)
+	var ds []*Desc
+	var peers []int
+	for range 4 {
+		d, b := sendDesc(t, lp)
+		fds.put(d) // dispatch finds Descs in the table
+		t.Cleanup(func() { fds.remove(d) })
+		ds, peers = append(ds, d), append(peers, b)
+	}
+	bufs := [][]byte{make([]byte, 64), nil, make([]byte, 64), make([]byte, 64)}
+	chs := []<-chan offerResult{
+		offer(t, ds[0], bufs[0], false),
+		offer(t, ds[1], make([]byte, 8), true),
+		offer(t, ds[2], bufs[2], false),
+		offer(t, ds[3], bufs[3], false),
+	}
+	syscall.Write(peers[0], []byte("first"))
+	syscall.Write(peers[1], []byte("second, longer than the reader's slice"))
+	// peers[2] sends nothing: the readiness was spurious.
+	syscall.Shutdown(peers[3], syscall.SHUT_WR)
+	recvs := lp.recvs.Load()
+	readEvent(lp, ds...)
+	if got := lp.recvs.Load() - recvs; got != 4 {
+		t.Fatalf("%d reads made, want 4", got)
+	}
+	want := []struct {
+		data string
+		err  syscall.Errno
+	}{{"first", 0}, {"second, longer than the reader's slice", 0}, {"", syscall.EAGAIN}, {"", 0}}
+	for i, ch := range chs {
+		r := result(t, ch)
+		if !r.ok || r.err != nil {
+			t.Fatalf("reader %d: ok %v, err %v", i, r.ok, r.err)
+		}
+		buf := bufs[i]
+		if i == 1 {
+			if r.res.Buf == nil {
+				t.Fatal("a pooled read came back without its buffer")
+			}
+			buf = r.res.Buf.B
+		} else if r.res.Buf != nil {
+			t.Fatalf("reader %d got a pooled buffer it did not ask for", i)
+		}
+		if got := string(buf[:r.res.N]); got != want[i].data || r.res.Err != want[i].err {
+			t.Errorf("reader %d: %q, %v; want %q, %v", i, got, r.res.Err, want[i].data, want[i].err)
+		}
+		if r.res.Seq != ds[i].ReadSeq() {
+			t.Errorf("reader %d: result for read sequence %d, now %d", i, r.res.Seq, ds[i].ReadSeq())
+		}
+		if ds[i].r.offer.Load() != nil {
+			t.Errorf("reader %d left its offer up", i)
+		}
+	}
+}
+
+// A reader woken by its deadline takes its offer back; the loop, reading
+// for a later event, leaves the bytes in the socket for the next Read.
+func TestReadOfferWithdrawn(t *testing.T) {
+	lp := sendLoop(t)
+	d, b := sendDesc(t, lp)
+	fds.put(d)
+	defer fds.remove(d)
+	d.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	r := result(t, offer(t, d, make([]byte, 8), false))
+	if r.ok || !errors.Is(r.err, os.ErrDeadlineExceeded) || d.r.offer.Load() != nil {
+		t.Fatalf("after the deadline: ok %v, err %v, offer %v", r.ok, r.err, d.r.offer.Load())
+	}
+	syscall.Write(b, []byte("later"))
+	readEvent(lp, d)
+	buf := make([]byte, 8)
+	if n, err := syscall.Read(d.fd, buf); string(buf[:max(n, 0)]) != "later" {
+		t.Fatalf("the socket holds %q, %v; want the bytes nobody read", buf[:max(n, 0)], err)
+	}
+}
+
+// If the loop cannot read (the submission fails), the reader is told to
+// read itself and the loop stops batching.
+func TestReadOfferSubmitFails(t *testing.T) {
+	lp := sendLoop(t)
+	d, b := sendDesc(t, lp)
+	fds.put(d)
+	defer fds.remove(d)
+	ch := offer(t, d, make([]byte, 8), false)
+	breakRing(t, lp)
+	syscall.Write(b, []byte("x"))
+	readEvent(lp, d)
+	if r := result(t, ch); r.ok || r.err != nil {
+		t.Fatalf("after a failed submission: %+v, want: read yourself", r)
+	}
+	if lp.batching.Load() || lp.ring != nil {
+		t.Fatal("the loop kept batching after a failed submission")
+	}
+	if n, _ := syscall.Read(d.fd, make([]byte, 8)); n != 1 {
+		t.Fatalf("the byte is not in the socket any more (read %d)", n)
 	}
 }

@@ -41,18 +41,26 @@ type uringCQE struct {
 
 const (
 	uringOpSend       = 26         // IORING_OP_SEND
+	uringOpRecv       = 27         // IORING_OP_RECV
 	uringSetupSubmAll = 1 << 7     // IORING_SETUP_SUBMIT_ALL: go on past a failed entry
 	uringEnterGetEvts = 1          // IORING_ENTER_GETEVENTS
 	uringOffSQEs      = 0x10000000 // IORING_OFF_SQES
+
+	// rawBytes is the most bytes a batch may move in a raw io_uring_enter,
+	// without the scheduler hand-off: as for a raw read or write (the root
+	// package's rawMax), a batch then holds its P no longer than a short
+	// stretch of Go code would.
+	rawBytes = 64 << 10
 )
 
 // Ring is an io_uring instance used for one thing: submitting a batch of
-// non-blocking sends with one io_uring_enter instead of one write(2) each.
-// Every send carries MSG_DONTWAIT, which makes the kernel complete it
-// during the submission itself, with the bytes it could queue or -EAGAIN,
-// instead of arming a poll and completing it later; so a batch never
-// leaves anything in flight once Send returns, and the ring needs no
-// completion notification. A Ring is used by one goroutine at a time.
+// non-blocking sends and receives with one io_uring_enter instead of one
+// write(2) or read(2) each. Every op carries MSG_DONTWAIT, which makes the
+// kernel complete it during the submission itself, with the bytes it
+// could move or -EAGAIN, instead of arming a poll and completing it later;
+// so a batch never leaves anything in flight once Do returns, and the
+// ring needs no completion notification. A Ring is used by one goroutine
+// at a time.
 type Ring struct {
 	fd                     int
 	entries                uint32
@@ -66,8 +74,9 @@ type Ring struct {
 }
 
 // OpenRing sets up a ring for batches of up to entries sends. It fails
-// where io_uring is unavailable (kernels before 5.6, seccomp sandboxes,
-// kernel.io_uring_disabled) or lacks what Send needs.
+// where io_uring is unavailable (kernels before 5.18, which lack
+// IORING_SETUP_SUBMIT_ALL; seccomp sandboxes; kernel.io_uring_disabled)
+// or lacks what Do needs.
 func OpenRing(entries uint32) (*Ring, error) {
 	var p uringParams
 	p.flags = uringSetupSubmAll
@@ -123,53 +132,71 @@ func (r *Ring) FD() int { return r.fd }
 // Entries returns the most sends one call of Send takes.
 func (r *Ring) Entries() int { return int(r.entries) }
 
-// Close releases the ring.
+// Close releases the ring; a second Close does nothing.
 func (r *Ring) Close() error {
+	if r.fd < 0 {
+		return nil
+	}
+	r.sqes, r.sqArray, r.cqes = nil, nil, nil
 	for i, m := range r.maps {
 		if m != nil {
 			unix.Munmap(m)
 			r.maps[i] = nil
 		}
 	}
-	return unix.Close(r.fd)
+	fd := r.fd
+	r.fd = -1
+	return unix.Close(fd)
 }
 
-// SendOp is one send of a batch: the descriptor and the bytes (at most
-// 2^31-1) on input, the result on output: the bytes queued, or 0 and the
-// error.
-type SendOp struct {
-	FD  int
-	P   []byte
-	N   int
-	Err unix.Errno
+// Op is one send (or, with Recv, receive) of a batch: the descriptor and
+// the bytes to send or the buffer to fill (at most 2^31-1 bytes) on input,
+// the result on output: the bytes moved (0 for a receive at end of
+// stream), or 0 and the error.
+type Op struct {
+	FD   int
+	P    []byte
+	Recv bool
+	N    int
+	Err  unix.Errno
 }
 
-// Send makes every send in ops (at most Entries of them) with one
-// io_uring_enter and fills in their results. The sends are independent:
-// each may queue fewer bytes than asked (a full socket buffer) or fail
-// (EAGAIN, EPIPE, ...) without affecting the others. A send whose
-// descriptor is closed concurrently is the caller's bug, as for write(2).
-// If the submission itself fails, Send returns the error, and every op it
-// did not submit has N -1: nothing of it was sent, and the caller must
-// make it itself.
-func (r *Ring) Send(ops []SendOp) error { return r.send(ops, true) }
+// Do makes every op in ops (at most Entries of them) with one
+// io_uring_enter and fills in their results, each as write(2) or read(2)
+// on the non-blocking socket would give it. The ops are independent: each
+// may move fewer bytes than asked or fail (EAGAIN, EPIPE, ...) without
+// affecting the others; the order in which the kernel makes them is
+// unspecified, so a batch holds at most one op per descriptor and
+// direction. An op whose descriptor is closed concurrently is the
+// caller's bug, as for write(2). If the submission itself fails, Do
+// returns the error, and every op it did not submit has N -1: nothing of
+// it was done, and the caller must make it itself. An op submitted but not
+// completed when waiting for it fails (which no kernel that passed
+// OpenRing's check has shown) fails with EIO: it may yet be made.
+func (r *Ring) Do(ops []Op) error { return r.do(ops, true) }
 
-// send is Send; without wait, sends the kernel did not complete during the
+// do is Do; without wait, ops the kernel did not complete during the
 // submission are reported as ENOTSUP instead of waited for.
-func (r *Ring) send(ops []SendOp, wait bool) error {
+func (r *Ring) do(ops []Op, wait bool) error {
 	r.seq++
 	tail := atomic.LoadUint32(r.sqTail)
 	mask := *r.sqMask
+	total := 0
 	for i := range ops {
 		op := &ops[i]
 		op.N, op.Err = -1, 0
+		total += len(op.P)
 		idx := (tail + uint32(i)) & mask
 		var addr uint64
 		if len(op.P) > 0 {
 			addr = uint64(uintptr(unsafe.Pointer(unsafe.SliceData(op.P))))
 		}
+		opcode := uint8(uringOpSend)
+		if op.Recv {
+			opcode = uringOpRecv
+		}
 		r.sqes[idx] = uringSQE{
-			opcode:   uringOpSend,
+			opcode:   opcode,
 			fd:       int32(op.FD),
 			addr:     addr,
 			len:      uint32(len(op.P)),
@@ -180,7 +207,7 @@ func (r *Ring) send(ops []SendOp, wait bool) error {
 	}
 	atomic.StoreUint32(r.sqTail, tail+uint32(len(ops)))
 	n := uintptr(len(ops))
-	got, err := r.enter(n, 0, 0, true)
+	got, err := r.enter(n, 0, 0, total <= rawBytes)
 	if err != nil || got != n {
 		// Not everything was consumed: resource exhaustion (EAGAIN,
 		// EBUSY, ENOMEM) or a bug. Withdraw the entries the kernel did
@@ -219,9 +246,14 @@ func (r *Ring) send(ops []SendOp, wait bool) error {
 		// later, with the scheduler told, as for any call that may block.
 		if _, werr := r.enter(0, uintptr(left), uringEnterGetEvts, false); werr != nil {
 			if e := werr.(*os.SyscallError).Err; e != unix.EINTR && e != unix.EAGAIN && e != unix.EBUSY {
-				// Never seen: the ops still in flight keep N -1 but may
-				// yet be sent; the caller closes the ring, which
-				// cancels them.
+				// Never seen. The ops still in flight may yet be made,
+				// so they must not be made again: they fail with EIO
+				// (the caller closes the ring, which cancels them).
+				for i := range ops[:got] {
+					if ops[i].N < 0 {
+						ops[i].N, ops[i].Err = 0, unix.EIO
+					}
+				}
 				return werr
 			}
 		}
@@ -243,8 +275,9 @@ func (r *Ring) enter(submit, wait, flags uintptr, raw bool) (uintptr, error) {
 	return n, nil
 }
 
-// probe sends on a socket pair whose buffer is full and checks that the
-// send completes at once with EAGAIN.
+// probe sends on a socket whose buffer is full and receives on one that
+// is empty, and checks that both complete at once with EAGAIN, beside a
+// send and a receive that succeed.
 func (r *Ring) probe() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -258,12 +291,27 @@ func (r *Ring) probe() error {
 			break
 		}
 	}
-	ops := []SendOp{{FD: fds[0], P: buf[:1]}, {FD: fds[1], P: buf[:5]}}
-	if err := r.send(ops, false); err != nil {
-		return err // a send left in flight is cancelled when the ring closes
-	}
-	if ops[0].Err != unix.EAGAIN || ops[1].N != 5 {
-		return os.NewSyscallError("io_uring send probe", unix.ENOTSUP)
+	// fds[0] cannot send (the peer's queue is full) and has nothing to
+	// receive: both must fail at once. Then a send the other way, and a
+	// receive of it, must succeed (separate batches: the kernel may
+	// reorder the ops of one).
+	for _, b := range [][]Op{
+		{{FD: fds[0], P: buf[:1]}, {FD: fds[0], P: buf[:7], Recv: true}},
+		{{FD: fds[1], P: buf[:5]}},
+		{{FD: fds[0], P: buf[:7], Recv: true}},
+	} {
+		if err := r.do(b, false); err != nil {
+			return err // an op left in flight is cancelled when the ring closes
+		}
+		for _, op := range b {
+			want := 5
+			if len(b) == 2 {
+				want = -int(unix.EAGAIN)
+			}
+			if got := op.N - int(op.Err); got != want {
+				return os.NewSyscallError("io_uring probe", unix.ENOTSUP)
+			}
+		}
 	}
 	return nil
 }

@@ -53,18 +53,18 @@ func readAll(t *testing.T, fd, want int) []byte {
 // and each peer gets exactly its bytes.
 func TestRingSendDelivers(t *testing.T) {
 	r := openRing(t, 8)
-	var ops []SendOp
+	var ops []Op
 	var peers []int
 	for i := range 6 {
 		a, b := streamPair(t)
-		ops = append(ops, SendOp{FD: a, P: bytes.Repeat([]byte{byte('a' + i)}, 1+i*1000)})
+		ops = append(ops, Op{FD: a, P: bytes.Repeat([]byte{byte('a' + i)}, 1+i*1000)})
 		peers = append(peers, b)
 	}
 	for round := range 3 {
 		for i := range ops {
 			ops[i].N, ops[i].Err = -7, 7 // results must be written
 		}
-		if err := r.Send(ops); err != nil {
+		if err := r.Do(ops); err != nil {
 			t.Fatal(err)
 		}
 		for i, op := range ops {
@@ -98,14 +98,14 @@ func TestRingSendErrors(t *testing.T) {
 	unix.Shutdown(hup, unix.SHUT_WR)
 	ok, okPeer := streamPair(t)
 	big := make([]byte, 8<<20)
-	ops := []SendOp{
+	ops := []Op{
 		{FD: full, P: []byte("x")},
 		{FD: small, P: big},
 		{FD: hup, P: []byte("y")},
 		{FD: -1, P: []byte("z")},
 		{FD: ok, P: []byte("still fine")},
 	}
-	if err := r.Send(ops); err != nil {
+	if err := r.Do(ops); err != nil {
 		t.Fatal(err)
 	}
 	if ops[0].N != 0 || ops[0].Err != unix.EAGAIN {
@@ -136,12 +136,12 @@ func TestRingSendFull(t *testing.T) {
 	for i := range n {
 		src[i], dst[i] = streamPair(t)
 	}
-	ops := make([]SendOp, n)
+	ops := make([]Op, n)
 	for round := range 5 {
 		for i := range ops {
-			ops[i] = SendOp{FD: src[i], P: []byte{byte(round), byte(i)}}
+			ops[i] = Op{FD: src[i], P: []byte{byte(round), byte(i)}}
 		}
-		if err := r.Send(ops); err != nil {
+		if err := r.Do(ops); err != nil {
 			t.Fatal(err)
 		}
 		for i, op := range ops {

@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-// Ring is io_uring's batched sends (uring_linux.go); other systems have no
+// Ring is io_uring's batched sends and receives (uring_linux.go); other systems have no
 // such ring and OpenRing always fails, so the loop writes one call at a
 // time.
 type Ring struct{}
@@ -26,13 +26,14 @@ func (*Ring) Entries() int { return 0 }
 // Close is never called: OpenRing returns no Ring.
 func (*Ring) Close() error { return nil }
 
-// SendOp is uring_linux.go's.
-type SendOp struct {
-	FD  int
-	P   []byte
-	N   int
-	Err syscall.Errno
+// Op is uring_linux.go's.
+type Op struct {
+	FD   int
+	P    []byte
+	Recv bool
+	N    int
+	Err  syscall.Errno
 }
 
-// Send is never called: OpenRing returns no Ring.
-func (*Ring) Send([]SendOp) error { return syscall.ENOSYS }
+// Do is never called: OpenRing returns no Ring.
+func (*Ring) Do([]Op) error { return syscall.ENOSYS }

@@ -22,11 +22,11 @@ func newRing(t testing.TB, n uint32) *poll.Ring {
 }
 
 // sendAll sends msg on every fd with one io_uring_enter.
-func sendAll(t testing.TB, r *poll.Ring, ops []poll.SendOp, fds []int, msg []byte) {
+func sendAll(t testing.TB, r *poll.Ring, ops []poll.Op, fds []int, msg []byte) {
 	for i, fd := range fds {
-		ops[i] = poll.SendOp{FD: fd, P: msg}
+		ops[i] = poll.Op{FD: fd, P: msg}
 	}
-	if err := r.Send(ops[:len(fds)]); err != nil {
+	if err := r.Do(ops[:len(fds)]); err != nil {
 		t.Fatal(err)
 	}
 	for _, op := range ops[:len(fds)] {
@@ -104,7 +104,7 @@ func BenchmarkBatch24(b *testing.B) {
 		}
 	})
 	r := newRing(b, 64)
-	ops := make([]poll.SendOp, len(srv))
+	ops := make([]poll.Op, len(srv))
 	b.Run("io_uring", func(b *testing.B) {
 		for b.Loop() {
 			sendAll(b, r, ops, srv, msg)

@@ -1,0 +1,164 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package loop
+
+import (
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/netloop/netloop/bufpool"
+	"github.com/netloop/netloop/poll"
+)
+
+// RecvMax is the largest buffer a reader lets its loop fill (see "Batched
+// reads" in the package doc); larger reads make their own syscall.
+const RecvMax = 64 << 10
+
+// Offer states.
+const (
+	offerWithdrawn = iota // the reader took its offer back (or took the result)
+	offerOpen             // the reader waits; the loop may claim it
+	offerClaimed          // the loop is reading for the reader
+	offerDone             // the loop has read; the result is in the offer
+)
+
+// readOffer is a parked reader's offer to let the loop make its read.
+// Everything the loop needs is in the offer itself (descriptor, buffer,
+// whom to wake), so that an offer the loop finds in a dir after its reader
+// withdrew it and the pool handed it to another reader is still read and
+// answered correctly, for that other reader.
+type readOffer struct {
+	state atomic.Uint32
+	d     *Desc
+	p     []byte // the reader's buffer, or nil: pool says to read into a pooled one
+	pool  bool
+
+	// Set by the loop before offerDone.
+	res ReadResult
+}
+
+// ReadResult is a read(2) the loop made for a reader (WaitReadInto).
+type ReadResult struct {
+	// Seq is the read sequence loaded before the read, for SetReadDrained.
+	Seq uint64
+	// Buf is the pooled buffer the read filled, if the offer asked for one
+	// (the caller owns it now), else nil: the read filled the caller's p.
+	Buf *bufpool.Buf
+	// N and Err are read(2)'s result: bytes read (0 at end of stream), or
+	// the error (EAGAIN: nothing after all).
+	N   int
+	Err syscall.Errno
+}
+
+var readOffers = sync.Pool{New: func() any { return new(readOffer) }}
+
+// WaitReadInto is WaitRead for a reader that lets the loop make its read:
+// the loop, when the read event comes, reads into p (or, with pool, into a
+// pooled buffer it takes only then, so that an idle reader holds none)
+// together with the reads of the other readers of its batch, in one
+// io_uring_enter, and wakes the reader with the result. It returns the
+// result and ok if the loop made the read, even if the deadline passed or
+// Close began meanwhile (the bytes are the caller's: return them). With ok
+// false it is WaitRead: nil means the caller should retry its own
+// syscall. Where the loop cannot batch reads, or p is longer than
+// RecvMax, it is WaitRead outright. Call with the read lock held.
+func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok bool, err error) {
+	dr := &d.r
+	if !d.lp.batching.Load() || len(p) > RecvMax {
+		return res, false, d.wait(dr, seq)
+	}
+	o := readOffers.Get().(*readOffer)
+	o.d, o.p, o.pool = d, p, pool
+	o.state.Store(offerOpen)
+	dr.offer.Store(o)
+	err = d.wait(dr, seq)
+	// Settle the offer: take it back, or wait for the loop to finish the
+	// read it claimed (it does so within its current batch).
+	for !o.state.CompareAndSwap(offerOpen, offerWithdrawn) {
+		s := o.state.Load()
+		if s == offerDone {
+			res, ok = o.res, true
+			break
+		}
+		if s == offerWithdrawn {
+			break // the loop could not make the read: make it yourself
+		}
+		// Claimed: park until recvAll's signal (it stores the state
+		// before it loads parked, as wait's wakers do).
+		dr.parked.Store(true)
+		if o.state.Load() == offerClaimed {
+			<-dr.wake
+		}
+		dr.parked.Store(false)
+	}
+	dr.offer.Store(nil)
+	// The state stays withdrawn (the loop may still hold o from dr.offer
+	// and try to claim it); the rest is cleared for the next reader.
+	o.d, o.p, o.pool, o.res = nil, nil, false, ReadResult{}
+	readOffers.Put(o)
+	if ok {
+		err = nil
+	}
+	return res, ok, err
+}
+
+// claim takes the open read offer of d's reader, if any, for the loop to
+// read for it (recvAll), and reports whether it was d's own offer: then
+// the loop wakes d's reader only once it has read.
+func (lp *Loop) claim(d *Desc) bool {
+	o := d.r.offer.Load()
+	if o == nil || !o.state.CompareAndSwap(offerOpen, offerClaimed) {
+		return false
+	}
+	lp.claims = append(lp.claims, o)
+	return o.d == d
+}
+
+// recvAll makes the reads of the offers claimed, with one io_uring_enter
+// per ring's worth, and wakes their readers. Called by the loop goroutine
+// only, with every offer in claims claimed (so each reader waits, holding
+// its reference to the descriptor, until it is woken here).
+func (lp *Loop) recvAll() {
+	claims := lp.claims
+	defer func() { lp.claims = lp.claims[:0] }()
+	for len(claims) > 0 {
+		k := min(len(claims), len(lp.ops))
+		ops := lp.ops[:k]
+		for i, o := range claims[:k] {
+			o.res = ReadResult{Seq: o.d.r.seq.Load()}
+			buf := o.p
+			if o.pool {
+				o.res.Buf = bufpool.Get()
+				buf = o.res.Buf.B
+			}
+			ops[i] = poll.Op{FD: o.d.fd, P: buf, Recv: true}
+		}
+		if lp.ring == nil {
+			for i := range ops {
+				ops[i].N = -1
+			}
+		} else if err := lp.ring.Do(ops); err != nil {
+			lp.stopBatching()
+		} else {
+			lp.recvs.Add(uint64(k))
+		}
+		for i, o := range claims[:k] {
+			ops[i].P = nil
+			claims[i] = nil
+			d := o.d          // o is the reader's again once the state is stored
+			if ops[i].N < 0 { // not made: the reader reads itself
+				if o.res.Buf != nil {
+					bufpool.Put(o.res.Buf)
+					o.res.Buf = nil
+				}
+				o.state.Store(offerWithdrawn)
+			} else {
+				o.res.N, o.res.Err = ops[i].N, ops[i].Err
+				o.state.Store(offerDone)
+			}
+			d.r.signal()
+		}
+		claims = claims[k:]
+	}
+}
