@@ -44,6 +44,11 @@ type Desc struct {
 	idle chan struct{}
 
 	r, w dir
+
+	// offer is the parked reader's read offer (recv.go), or nil. Stored
+	// by the reader, loaded by the loop. Here rather than in dir: only
+	// reads have one, and a Desc stays in its size class (176 bytes).
+	offer atomic.Pointer[readOffer]
 }
 
 const (
@@ -75,9 +80,6 @@ type dir struct {
 	deadline atomic.Int64
 
 	timer *time.Timer // reused for waits with a deadline; guarded by mu
-	// offer is the parked reader's read offer (recv.go), or nil; read
-	// direction only. Stored by the reader, loaded by the loop.
-	offer atomic.Pointer[readOffer]
 	// wokeBy is the batch whose token woke the parked goroutine, while the
 	// loop counts them (it is starved); 0: none. Beside the byte-wide
 	// fields below so that a Desc stays in its size class.

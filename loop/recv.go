@@ -71,7 +71,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 	o := readOffers.Get().(*readOffer)
 	o.d, o.p, o.pool = d, p, pool
 	o.state.Store(offerOpen)
-	dr.offer.Store(o)
+	d.offer.Store(o)
 	err = d.wait(dr, seq)
 	// Settle the offer: take it back, or wait for the loop to finish the
 	// read it claimed (it does so within its current batch).
@@ -92,8 +92,8 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		}
 		dr.parked.Store(false)
 	}
-	dr.offer.Store(nil)
-	// The state stays withdrawn (the loop may still hold o from dr.offer
+	d.offer.Store(nil)
+	// The state stays withdrawn (the loop may still hold o from d.offer
 	// and try to claim it); the rest is cleared for the next reader.
 	o.d, o.p, o.pool, o.res = nil, nil, false, ReadResult{}
 	readOffers.Put(o)
@@ -107,7 +107,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 // read for it (recvAll), and reports whether it was d's own offer: then
 // the loop wakes d's reader only once it has read.
 func (lp *Loop) claim(d *Desc) bool {
-	o := d.r.offer.Load()
+	o := d.offer.Load()
 	if o == nil || !o.state.CompareAndSwap(offerOpen, offerClaimed) {
 		return false
 	}

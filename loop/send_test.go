@@ -209,7 +209,7 @@ func offer(t *testing.T, d *Desc, p []byte, pool bool) <-chan offerResult {
 		res, ok, err := d.WaitReadInto(seq, p, pool)
 		ch <- offerResult{res, ok, err}
 	}()
-	for deadline := time.Now().Add(10 * time.Second); d.r.offer.Load() == nil; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); d.offer.Load() == nil; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the reader made no offer")
 		}
@@ -293,7 +293,7 @@ func TestReadOffers(t *testing.T) {
 		if r.res.Seq != ds[i].ReadSeq() {
 			t.Errorf("reader %d: result for read sequence %d, now %d", i, r.res.Seq, ds[i].ReadSeq())
 		}
-		if ds[i].r.offer.Load() != nil {
+		if ds[i].offer.Load() != nil {
 			t.Errorf("reader %d left its offer up", i)
 		}
 	}
@@ -308,8 +308,8 @@ func TestReadOfferWithdrawn(t *testing.T) {
 	defer fds.remove(d)
 	d.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	r := result(t, offer(t, d, make([]byte, 8), false))
-	if r.ok || !errors.Is(r.err, os.ErrDeadlineExceeded) || d.r.offer.Load() != nil {
-		t.Fatalf("after the deadline: ok %v, err %v, offer %v", r.ok, r.err, d.r.offer.Load())
+	if r.ok || !errors.Is(r.err, os.ErrDeadlineExceeded) || d.offer.Load() != nil {
+		t.Fatalf("after the deadline: ok %v, err %v, offer %v", r.ok, r.err, d.offer.Load())
 	}
 	syscall.Write(b, []byte("later"))
 	readEvent(lp, d)
