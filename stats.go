@@ -44,7 +44,8 @@ type Stats struct {
 	PerLoop []LoopStats
 	// SyscallsAvoided counts Reads that parked at once because the socket
 	// was known to be empty, where package net would first have called
-	// read(2) and got EAGAIN.
+	// read(2) and got EAGAIN. (The read after the park is counted in
+	// BatchedReads when the loop makes it.)
 	SyscallsAvoided uint64
 	BuffersInUse    int64 // pooled read buffers holding unread bytes
 }

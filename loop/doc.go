@@ -140,7 +140,7 @@
 // and sends at submission (checked once per loop, on an empty and a full
 // socket), or a submission fails, every read and write is its caller's
 // own syscall again; NETLOOP_BATCH_SENDS=0 in the environment turns
-// batching off. A batch moving more than 64 KiB is submitted with the
+// batching off. A batch whose buffers exceed 1 MiB is submitted with the
 // scheduler hand-off, as large reads and writes are. Measured in
 // bench/RESULTS.md ("Batched reads and writes").
 //

@@ -93,8 +93,9 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		dr.parked.Store(false)
 	}
 	d.offer.Store(nil)
-	// The state stays withdrawn (the loop may still hold o from d.offer
-	// and try to claim it); the rest is cleared for the next reader.
+	// The state stays withdrawn or done (the loop may still hold o from
+	// d.offer and try to claim it, and must fail); the rest is cleared for
+	// the next reader.
 	o.d, o.p, o.pool, o.res = nil, nil, false, ReadResult{}
 	readOffers.Put(o)
 	if ok {
@@ -105,14 +106,21 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 
 // claim takes the open read offer of d's reader, if any, for the loop to
 // read for it (recvAll), and reports whether it was d's own offer: then
-// the loop wakes d's reader only once it has read.
+// the loop wakes d's reader only once it has read. An offer found in d but
+// since withdrawn and reused by another Desc's reader is read for that
+// reader; its read sequence is advanced too, so that the wake-up after
+// the read is not taken for a spurious one and parked through.
 func (lp *Loop) claim(d *Desc) bool {
 	o := d.offer.Load()
 	if o == nil || !o.state.CompareAndSwap(offerOpen, offerClaimed) {
 		return false
 	}
 	lp.claims = append(lp.claims, o)
-	return o.d == d
+	if o.d != d {
+		o.d.r.seq.Add(1)
+		return false
+	}
+	return true
 }
 
 // recvAll makes the reads of the offers claimed, with one io_uring_enter

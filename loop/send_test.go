@@ -340,3 +340,27 @@ func TestReadOfferSubmitFails(t *testing.T) {
 		t.Fatalf("the byte is not in the socket any more (read %d)", n)
 	}
 }
+
+// An offer the loop finds in one Desc but that another Desc's reader now
+// holds (the first reader withdrew it and the pool handed it on) is read
+// for the reader that holds it, which is woken with the result at once,
+// not only at its own next event.
+func TestReadOfferReused(t *testing.T) {
+	lp := sendLoop(t)
+	a, _ := sendDesc(t, lp)
+	b, bPeer := sendDesc(t, lp)
+	b.gen = 2
+	fds.put(a)
+	fds.put(b)
+	defer fds.remove(a)
+	defer fds.remove(b)
+	p := make([]byte, 8)
+	ch := offer(t, b, p, false)
+	a.offer.Store(b.offer.Load()) // as if a's reader had just left it there
+	defer a.offer.Store(nil)
+	syscall.Write(bPeer, []byte("hello"))
+	readEvent(lp, a) // an event for a, none for b
+	if r := result(t, ch); !r.ok || string(p[:r.res.N]) != "hello" {
+		t.Fatalf("b's reader got %+v, %q; want its own bytes", r, p[:max(r.res.N, 0)])
+	}
+}

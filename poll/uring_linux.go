@@ -42,15 +42,20 @@ type uringCQE struct {
 const (
 	uringOpSend       = 26         // IORING_OP_SEND
 	uringOpRecv       = 27         // IORING_OP_RECV
+	uringOpCancel     = 14         // IORING_OP_ASYNC_CANCEL
+	uringCancelBit    = 1 << 31    // in user_data: a cancellation's own completion
 	uringSetupSubmAll = 1 << 7     // IORING_SETUP_SUBMIT_ALL: go on past a failed entry
 	uringEnterGetEvts = 1          // IORING_ENTER_GETEVENTS
 	uringOffSQEs      = 0x10000000 // IORING_OFF_SQES
 
-	// rawBytes is the most bytes a batch may move in a raw io_uring_enter,
-	// without the scheduler hand-off: as for a raw read or write (the root
-	// package's rawMax), a batch then holds its P no longer than a short
-	// stretch of Go code would.
-	rawBytes = 64 << 10
+	// rawBytes bounds the bytes a batch may move in a raw io_uring_enter,
+	// without the scheduler hand-off, counting each receive's whole buffer
+	// (an upper bound: requests are mostly far shorter than net/http's
+	// 4 KiB buffers). Copying 1 MiB takes about 100 µs here, so a raw
+	// batch holds its P no longer than a short stretch of Go code, while
+	// the hand-off, on a call that long, would let sysmon move the P to
+	// another thread (see the root package's rawMax).
+	rawBytes = 1 << 20
 )
 
 // Ring is an io_uring instance used for one thing: submitting a batch of
@@ -71,6 +76,7 @@ type Ring struct {
 	cqes                   []uringCQE
 	maps                   [2][]byte
 	seq                    uint32 // batches sent: the high half of user_data
+	msgFlags               uint32 // MSG_DONTWAIT (tests take it away to leave ops in flight)
 }
 
 // OpenRing sets up a ring for batches of up to entries sends. It fails
@@ -84,7 +90,7 @@ func OpenRing(entries uint32) (*Ring, error) {
 	if e != 0 {
 		return nil, os.NewSyscallError("io_uring_setup", e)
 	}
-	r := &Ring{fd: int(fd), entries: p.sqEntries}
+	r := &Ring{fd: int(fd), entries: p.sqEntries, msgFlags: unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL}
 	unix.CloseOnExec(r.fd) // io_uring_setup's descriptors are close-on-exec since 5.x; make sure
 	// IORING_FEAT_SINGLE_MMAP (5.4) maps both rings at offset 0, and
 	// IORING_FEAT_NODROP (5.5) keeps completions from being dropped.
@@ -170,9 +176,10 @@ type Op struct {
 // direction. An op whose descriptor is closed concurrently is the
 // caller's bug, as for write(2). If the submission itself fails, Do
 // returns the error, and every op it did not submit has N -1: nothing of
-// it was done, and the caller must make it itself. An op submitted but not
-// completed when waiting for it fails (which no kernel that passed
-// OpenRing's check has shown) fails with EIO: it may yet be made.
+// it was done, and the caller must make it itself. Ops the kernel does not
+// complete during the submission (no kernel that passed OpenRing's check
+// has shown one) are cancelled, and waited for: N -1 if the cancellation
+// came first. Nothing is left in flight when Do returns.
 func (r *Ring) Do(ops []Op) error { return r.do(ops, true) }
 
 // do is Do; without wait, ops the kernel did not complete during the
@@ -200,7 +207,7 @@ func (r *Ring) do(ops []Op, wait bool) error {
 			fd:       int32(op.FD),
 			addr:     addr,
 			len:      uint32(len(op.P)),
-			opFlags:  unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL,
+			opFlags:  r.msgFlags,
 			userData: uint64(r.seq)<<32 | uint64(i),
 		}
 		r.sqArray[idx] = idx
@@ -218,16 +225,19 @@ func (r *Ring) do(ops []Op, wait bool) error {
 		atomic.StoreUint32(r.sqTail, tail+uint32(got))
 	}
 	left := int(got)
+	cancelled := false
 	for left > 0 {
 		head := atomic.LoadUint32(r.cqHead)
 		ctail := atomic.LoadUint32(r.cqTail)
 		for ; head != ctail; head++ {
 			c := &r.cqes[head&*r.cqMask]
 			i := int(uint32(c.userData))
-			if c.userData>>32 != uint64(r.seq) || i >= len(ops) || ops[i].N >= 0 {
-				continue // not this batch's: a probe's that failed
+			if c.userData>>32 != uint64(r.seq) || i >= len(ops) || ops[i].N >= 0 || ops[i].Err != 0 {
+				continue // not this batch's (a failed probe's), or a cancellation's
 			}
-			if c.res < 0 {
+			if c.res == -int32(unix.ECANCELED) {
+				ops[i].Err = unix.ECANCELED // N stays -1: not made
+			} else if c.res < 0 {
 				ops[i].N, ops[i].Err = 0, unix.Errno(-c.res)
 			} else {
 				ops[i].N = int(c.res)
@@ -241,16 +251,25 @@ func (r *Ring) do(ops []Op, wait bool) error {
 		if !wait {
 			return os.NewSyscallError("io_uring_enter", unix.ENOTSUP)
 		}
-		// Sends with MSG_DONTWAIT complete during the submission (OpenRing
-		// checks it); wait for any the kernel nevertheless completes
-		// later, with the scheduler told, as for any call that may block.
-		if _, werr := r.enter(0, uintptr(left), uringEnterGetEvts, false); werr != nil {
+		if !cancelled {
+			// Never seen on a kernel that passed OpenRing's check: ops
+			// in flight after the submission (a receive could wait for
+			// data forever). Cancel them: one cancelled before it ran
+			// did nothing and is reported as not made (N -1); one that
+			// ran reports its result. Either way none is left in flight
+			// (and touching its buffer) once Do returns.
+			r.cancel(ops[:got])
+			cancelled = true
+		}
+		// Wait for their completions, with the scheduler told, as for
+		// any call that may block.
+		if _, werr := r.enter(0, 1, uringEnterGetEvts, false); werr != nil {
 			if e := werr.(*os.SyscallError).Err; e != unix.EINTR && e != unix.EAGAIN && e != unix.EBUSY {
-				// Never seen. The ops still in flight may yet be made,
-				// so they must not be made again: they fail with EIO
-				// (the caller closes the ring, which cancels them).
+				// The ring itself is broken (EBADF, EFAULT): what is
+				// still in flight may yet be made, so it must not be
+				// made again; it fails with EIO.
 				for i := range ops[:got] {
-					if ops[i].N < 0 {
+					if ops[i].N < 0 && ops[i].Err == 0 {
 						ops[i].N, ops[i].Err = 0, unix.EIO
 					}
 				}
@@ -258,7 +277,39 @@ func (r *Ring) do(ops []Op, wait bool) error {
 			}
 		}
 	}
+	for i := range ops {
+		if ops[i].N < 0 {
+			ops[i].Err = 0
+		}
+	}
 	return err
+}
+
+// cancel submits an IORING_OP_ASYNC_CANCEL for every op of the current
+// batch that has no result yet; their own completions carry the cancel
+// bit in user_data, which the reaping skips.
+func (r *Ring) cancel(ops []Op) {
+	tail := atomic.LoadUint32(r.sqTail)
+	mask := *r.sqMask
+	k := uint32(0)
+	for i := range ops {
+		if ops[i].N >= 0 || ops[i].Err != 0 {
+			continue
+		}
+		idx := (tail + k) & mask
+		r.sqes[idx] = uringSQE{
+			opcode:   uringOpCancel,
+			fd:       -1,
+			addr:     uint64(r.seq)<<32 | uint64(i),
+			userData: uint64(r.seq)<<32 | uringCancelBit | uint64(i),
+		}
+		r.sqArray[idx] = idx
+		k++
+	}
+	atomic.StoreUint32(r.sqTail, tail+k)
+	if got, _ := r.enter(uintptr(k), 0, 0, false); got != uintptr(k) {
+		atomic.StoreUint32(r.sqTail, tail+uint32(got))
+	}
 }
 
 func (r *Ring) enter(submit, wait, flags uintptr, raw bool) (uintptr, error) {

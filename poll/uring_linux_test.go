@@ -3,6 +3,7 @@ package poll
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -152,5 +153,51 @@ func TestRingSendFull(t *testing.T) {
 				t.Fatalf("round %d peer %d got %v, want %v", round, i, got, op.P)
 			}
 		}
+	}
+}
+
+// Ops the kernel leaves in flight (here: receives without MSG_DONTWAIT on
+// empty sockets, which wait for data) are cancelled before Do returns and
+// reported as not made; they take no bytes that arrive afterwards, and a
+// send beside them completes as usual.
+func TestRingCancelsInFlight(t *testing.T) {
+	r := openRing(t, 8)
+	r.msgFlags = unix.MSG_NOSIGNAL
+	a, aPeer := streamPair(t)
+	b, bPeer := streamPair(t)
+	c, cPeer := streamPair(t)
+	ops := []Op{
+		{FD: a, P: make([]byte, 16), Recv: true},
+		{FD: b, P: []byte("sent")},
+		{FD: c, P: make([]byte, 16), Recv: true},
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Do(ops) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do waited for receives that had nothing to receive")
+	}
+	for _, i := range []int{0, 2} {
+		if ops[i].N != -1 || ops[i].Err != 0 {
+			t.Errorf("op %d: N=%d Err=%v, want -1 (cancelled: not made)", i, ops[i].N, ops[i].Err)
+		}
+	}
+	if ops[1].N != 4 || ops[1].Err != 0 {
+		t.Errorf("send beside them: N=%d Err=%v", ops[1].N, ops[1].Err)
+	}
+	unix.Write(aPeer, []byte("after"))
+	unix.Write(cPeer, []byte("later"))
+	if got := readAll(t, a, 5); string(got) != "after" {
+		t.Errorf("a cancelled receive took %q's bytes", got)
+	}
+	if got := readAll(t, c, 5); string(got) != "later" {
+		t.Errorf("a cancelled receive took %q's bytes", got)
+	}
+	if got := readAll(t, bPeer, 4); string(got) != "sent" {
+		t.Errorf("peer got %q", got)
 	}
 }
