@@ -20,13 +20,13 @@ import (
 // the loop makes the reads of the readers one batch of events wakes, and
 // the writes they then make, with one io_uring_enter each (loop/recv.go,
 // loop/send.go), every connection gets exactly its own requests and
-// replies, and NETLOOP_BATCH_SENDS=0 turns batching off. Each case runs
+// replies, and NETLOOP_BATCH=0 turns batching off. Each case runs
 // in a child process, which starts its loops with the setting.
 func TestBatchedWrites(t *testing.T) {
 	if err := netloop.BatchedWritesAvailable(); err != nil {
 		t.Skipf("no batched writes on this kernel: %v", err)
 	}
-	for _, tc := range []struct{ name, env string }{{"on", "NETLOOP_BATCH_SENDS="}, {"off", "NETLOOP_BATCH_SENDS=0"}} {
+	for _, tc := range []struct{ name, env string }{{"on", "NETLOOP_BATCH="}, {"off", "NETLOOP_BATCH=0"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := runChild(t, "TestBatchedWritesChild", time.Minute, "NETLOOP_BATCH_CHILD="+tc.name, "GOMAXPROCS=1", tc.env)
 			if err != nil || !strings.Contains(out, "--- PASS: TestBatchedWritesChild") {
@@ -110,7 +110,7 @@ func TestBatchedWritesChild(t *testing.T) {
 	t.Logf("%d writes in batches, by %d io_uring_enter calls; %d reads made by the loop; %d loop wake-ups for %d events", writes, batches, reads, s.LoopWakeups-before.LoopWakeups, s.LoopEvents-before.LoopEvents)
 	switch {
 	case mode == "off" && (writes != 0 || reads != 0):
-		t.Errorf("NETLOOP_BATCH_SENDS=0, yet %d writes and %d reads were batched", writes, reads)
+		t.Errorf("NETLOOP_BATCH=0, yet %d writes and %d reads were batched", writes, reads)
 	case mode == "on" && reads < conns*rounds/2:
 		// Every request but a connection's first arrives while its
 		// reader is parked: the loop should have read nearly all.

@@ -271,11 +271,17 @@ func (dr *dir) stopTimer() {
 // counts in the loop's left until it runs (Loop.assist waits for none to
 // be left); otherwise nothing is counted, and the hot path pays one load.
 func (d *Desc) ready(dr *dir, id uint32) {
+	d.advance(dr, id)
+	dr.signal()
+}
+
+// advance is ready without the wake-up: the loop wakes a reader whose read
+// it claimed (recv.go) only once it has made the read.
+func (d *Desc) advance(dr *dir, id uint32) {
 	dr.seq.Add(1)
 	if dr.parked.Load() && d.lp.lateAt.Load() != 0 && dr.wokeBy.Swap(id) != id {
 		d.lp.left.Add(1)
 	}
-	dr.signal()
 }
 
 // woke is called by a goroutine that parked in dr and runs again.

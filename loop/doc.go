@@ -139,7 +139,7 @@
 // Where io_uring is missing, or does not complete MSG_DONTWAIT receives
 // and sends at submission (checked once per loop, on an empty and a full
 // socket), or a submission fails, every read and write is its caller's
-// own syscall again; NETLOOP_BATCH_SENDS=0 in the environment turns
+// own syscall again; NETLOOP_BATCH=0 in the environment turns
 // batching off. A batch whose buffers exceed 1 MiB is submitted with the
 // scheduler hand-off, as large reads and writes are. Measured in
 // bench/RESULTS.md ("Batched reads and writes").

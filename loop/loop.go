@@ -417,13 +417,9 @@ func dispatch(ev *poll.Event, id uint32, claim bool) {
 		d.w.hup.Store(true)
 	}
 	if ev.Flags&poll.Readable != 0 {
-		if claim {
-			d.r.seq.Add(1)
-			if !d.lp.claim(d) {
-				d.r.signal()
-			}
-		} else {
-			d.ready(&d.r, id)
+		d.advance(&d.r, id)
+		if !claim || !d.lp.claim(d) {
+			d.r.signal()
 		}
 	}
 	if ev.Flags&poll.Writable != 0 {

@@ -142,13 +142,7 @@ func (lp *Loop) recvAll() {
 			}
 			ops[i] = poll.Op{FD: o.d.fd, P: buf, Recv: true}
 		}
-		if lp.ring == nil {
-			for i := range ops {
-				ops[i].N = -1
-			}
-		} else if err := lp.ring.Do(ops); err != nil {
-			lp.stopBatching()
-		} else {
+		if lp.do(ops) {
 			lp.recvs.Add(uint64(k))
 		}
 		for i, o := range claims[:k] {

@@ -120,15 +120,7 @@ func (lp *Loop) flush() int {
 		for i, r := range pend[:k] {
 			ops[i] = r.op
 		}
-		if lp.ring == nil {
-			for i := range ops {
-				ops[i].N = -1 // not sent: the writer writes itself
-			}
-		} else if err := lp.ring.Do(ops); err != nil {
-			// Ops not submitted have N -1 (their writers write
-			// themselves); the ones that were keep their results.
-			lp.stopBatching()
-		} else {
+		if lp.do(ops) {
 			lp.sends.Add(uint64(k))
 			lp.flushes.Add(1)
 		}
@@ -144,6 +136,25 @@ func (lp *Loop) flush() int {
 	return total
 }
 
+// do makes ops (at most len(lp.ops)) through the ring and reports whether
+// the submission succeeded. Ops it did not make have N -1: their readers
+// and writers make their own syscalls. Without a ring it makes none; after
+// a failed submission the loop stops batching (the ops the kernel took keep
+// their results). Loop goroutine only.
+func (lp *Loop) do(ops []poll.Op) bool {
+	if lp.ring == nil {
+		for i := range ops {
+			ops[i].N = -1
+		}
+		return false
+	}
+	if err := lp.ring.Do(ops); err != nil {
+		lp.stopBatching()
+		return false
+	}
+	return true
+}
+
 // stopBatching closes the ring after a failed submission: from now on
 // every read and write is its caller's own syscall. Loop goroutine only.
 func (lp *Loop) stopBatching() {
@@ -153,9 +164,9 @@ func (lp *Loop) stopBatching() {
 }
 
 // openRing opens the ring a loop batches sends with, unless batching is
-// switched off (NETLOOP_BATCH_SENDS=0).
+// switched off (NETLOOP_BATCH=0).
 func openRing() (*poll.Ring, error) {
-	if os.Getenv("NETLOOP_BATCH_SENDS") == "0" {
+	if os.Getenv("NETLOOP_BATCH") == "0" {
 		return nil, syscall.ENOTSUP
 	}
 	return poll.OpenRing(batchSize)

@@ -57,6 +57,21 @@ func waitPending(t *testing.T, lp *Loop, n int) {
 	}
 }
 
+// sendOne makes one Send of p on d in a batch of lp's, by hand: collect,
+// wait until the Send is queued, flush.
+func sendOne(t *testing.T, lp *Loop, d *Desc, p []byte) sendResult {
+	t.Helper()
+	lp.collecting.Store(true)
+	res := make(chan sendResult, 1)
+	go func() {
+		n, err, ok := d.Send(p)
+		res <- sendResult{0, n, err, ok}
+	}()
+	waitPending(t, lp, 1)
+	lp.flush()
+	return <-res
+}
+
 type sendResult struct {
 	i   int // which writer
 	n   int
@@ -137,15 +152,7 @@ func TestSendErrno(t *testing.T) {
 	d, b := sendDesc(t, lp)
 	syscall.Shutdown(b, syscall.SHUT_RD)
 	syscall.Shutdown(d.fd, syscall.SHUT_WR)
-	lp.collecting.Store(true)
-	res := make(chan sendResult, 1)
-	go func() {
-		n, err, ok := d.Send([]byte("late"))
-		res <- sendResult{0, n, err, ok}
-	}()
-	waitPending(t, lp, 1)
-	lp.flush()
-	if r := <-res; !r.ok || r.n != 0 || r.err != syscall.EPIPE {
+	if r := sendOne(t, lp, d, []byte("late")); !r.ok || r.n != 0 || r.err != syscall.EPIPE {
 		t.Fatalf("Send after shutdown = %+v, want EPIPE", r)
 	}
 }
@@ -169,15 +176,7 @@ func TestSendSubmitFails(t *testing.T) {
 	lp := sendLoop(t)
 	breakRing(t, lp)
 	d, b := sendDesc(t, lp)
-	lp.collecting.Store(true)
-	res := make(chan sendResult, 1)
-	go func() {
-		n, err, ok := d.Send([]byte("x"))
-		res <- sendResult{0, n, err, ok}
-	}()
-	waitPending(t, lp, 1)
-	lp.flush()
-	if r := <-res; r.ok {
+	if r := sendOne(t, lp, d, []byte("x")); r.ok {
 		t.Fatalf("Send = %+v after a failed submission, want not taken", r)
 	}
 	if lp.ring != nil {
