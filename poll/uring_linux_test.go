@@ -2,6 +2,9 @@ package poll
 
 import (
 	"bytes"
+	"os"
+	"os/signal"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,5 +202,37 @@ func TestRingCancelsInFlight(t *testing.T) {
 	}
 	if got := readAll(t, bPeer, 4); string(got) != "sent" {
 		t.Errorf("peer got %q", got)
+	}
+}
+
+// A send through the ring to a socket whose peer has gone fails with
+// EPIPE, as write(2) does, but raises no SIGPIPE (io_uring adds
+// MSG_NOSIGNAL to every send), where write(2) raises one: the one
+// difference batched writes make from package net, which only a program
+// that asks for SIGPIPE with signal.Notify can see (README, "What
+// differs").
+func TestRingSendNoSigpipe(t *testing.T) {
+	r := openRing(t, 4)
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGPIPE)
+	defer signal.Stop(sig)
+	a, b := streamPair(t)
+	unix.Shutdown(b, unix.SHUT_RD)
+	ops := []Op{{FD: a, P: []byte("x")}}
+	if err := r.Do(ops); err != nil || ops[0].Err != unix.EPIPE {
+		t.Fatalf("send to a gone peer: %v, N=%d Err=%v; want EPIPE", err, ops[0].N, ops[0].Err)
+	}
+	select {
+	case <-sig:
+		t.Fatal("a send through the ring raised SIGPIPE")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := unix.Write(a, []byte("x")); err != unix.EPIPE {
+		t.Fatalf("write(2) to a gone peer: %v, want EPIPE", err)
+	}
+	select {
+	case <-sig:
+	case <-time.After(5 * time.Second):
+		t.Fatal("write(2) raised no SIGPIPE: the difference this test documents is gone")
 	}
 }
