@@ -39,9 +39,10 @@ type Desc struct {
 	// state is the closing bit (bit 0) and the reference count (bits 1..).
 	// Accessed atomically.
 	state atomic.Uint64
-	// idle receives a token when the last reference is dropped after
-	// closing began.
-	idle chan struct{}
+	// idle, set by Close once it has begun closing, receives a token when
+	// the last reference is dropped. Made only then: most of a Desc's life
+	// it would be 96 bytes of channel for nothing.
+	idle atomic.Pointer[chan struct{}]
 
 	r, w dir
 
@@ -73,7 +74,11 @@ type dir struct {
 	seq    atomic.Uint64 // advanced by the loop
 	hup    atomic.Bool   // sticky: hang-up, error or urgent data seen
 	parked atomic.Bool   // a goroutine is (about to be) blocked on wake
-	wake   chan struct{} // capacity 1; a token means "look again"
+	// wake has capacity 1; a token means "look again". Made by the first
+	// goroutine to park (announce), so that a direction nobody waits on
+	// (the write side of most connections) holds no channel; loaded by
+	// wakers only after they see parked, which is stored after it.
+	wake chan struct{}
 
 	// deadline: 0 none, -1 already passed, otherwise mono() nanoseconds.
 	// Accessed atomically.
@@ -92,10 +97,7 @@ type dir struct {
 }
 
 func newDesc(fd int, gen uint32, lp *Loop) *Desc {
-	d := &Desc{fd: fd, gen: gen, lp: lp, idle: make(chan struct{}, 1)}
-	d.r.wake = make(chan struct{}, 1)
-	d.w.wake = make(chan struct{}, 1)
-	return d
+	return &Desc{fd: fd, gen: gen, lp: lp}
 }
 
 // FD returns the descriptor. Use it only while holding a reference.
@@ -113,9 +115,13 @@ func (d *Desc) Incref() bool {
 // Decref drops a reference taken by Incref.
 func (d *Desc) Decref() {
 	if d.state.Add(^uint64(refUnit-1)) == closingBit {
-		select {
-		case d.idle <- struct{}{}:
-		default:
+		// Close stores idle before it loads state; we load it after our
+		// store to state: one of the two sees the other's.
+		if idle := d.idle.Load(); idle != nil {
+			select {
+			case *idle <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -131,10 +137,12 @@ func (d *Desc) Close(closeFD func(fd int) error) error {
 	if d.state.Or(closingBit)&closingBit != 0 {
 		return net.ErrClosed
 	}
+	idle := make(chan struct{}, 1)
+	d.idle.Store(&idle)
 	d.r.signal()
 	d.w.signal()
 	for d.state.Load() != closingBit {
-		<-d.idle
+		<-idle
 	}
 	// No goroutine is inside a syscall on fd any more, and none can enter.
 	d.lp.poller.Del(d.fd) // cannot fail for a registered descriptor
@@ -227,7 +235,7 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		// Announce the park, then look again: the loop (seq), Close
 		// (closing) and the deadline setters store before they load
 		// parked, so either they see parked or we see their store.
-		dr.parked.Store(true)
+		dr.announce()
 		if err := d.check(dr); err != nil || dr.seq.Load() != seq {
 			dr.parked.Store(false)
 			continue
@@ -292,6 +300,17 @@ func (d *Desc) woke(dr *dir) {
 	if id := dr.wokeBy.Swap(0); id != 0 && id == d.lp.batchID.Load() {
 		d.lp.left.Add(-1)
 	}
+}
+
+// announce tells wakers that the calling goroutine is about to block on
+// wake, making wake first if no goroutine has parked in dr before. Call
+// with dr's lock held (only its holder parks), then look again before
+// blocking.
+func (dr *dir) announce() {
+	if dr.wake == nil {
+		dr.wake = make(chan struct{}, 1)
+	}
+	dr.parked.Store(true)
 }
 
 // signal wakes the parked goroutine, if any, to look again.

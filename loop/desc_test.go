@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/netloop/netloop/poll"
 )
@@ -187,5 +188,40 @@ func TestWaitWakesOnCloseAndDeadline(t *testing.T) {
 	expect(ch, net.ErrClosed)
 	if s := ReadStats(); s.Loops != 0 || s.Users != 0 {
 		t.Fatalf("group not stopped after the last Close: %+v", s)
+	}
+}
+
+// Invariant 7: what an idle connection holds. A Desc stays in its size
+// class, a parked reader's offer in the 64-byte class, and a direction
+// nobody has waited on holds no channel (nor does a Desc before Close).
+func TestIdleFootprint(t *testing.T) {
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		if s := unsafe.Sizeof(Desc{}); s > 176 {
+			t.Errorf("Desc is %d bytes, want at most 176", s)
+		}
+		if s := unsafe.Sizeof(readOffer{}); s > 64 {
+			t.Errorf("readOffer is %d bytes, want at most 64", s)
+		}
+	}
+	d, _, b := registered(t)
+	if d.r.wake != nil || d.w.wake != nil || d.idle.Load() != nil {
+		t.Fatal("a new Desc holds channels")
+	}
+	d.LockRead()
+	seq := d.ReadSeq()
+	d.SetReadDrained(seq, true)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		syscall.Write(b, []byte{1})
+	}()
+	if err := d.WaitRead(seq); err != nil {
+		t.Fatal(err)
+	}
+	d.UnlockRead()
+	if d.r.wake == nil {
+		t.Error("the reader parked without a wake channel")
+	}
+	if d.w.wake != nil {
+		t.Error("the write side made a wake channel nobody waited on")
 	}
 }

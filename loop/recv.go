@@ -30,12 +30,21 @@ const (
 // answered correctly, for that other reader.
 type readOffer struct {
 	state atomic.Uint32
+	pool  bool // read into a pooled buffer, not p
 	d     *Desc
 	p     []byte // the reader's buffer, or nil: pool says to read into a pooled one
-	pool  bool
 
-	// Set by the loop before offerDone.
-	res ReadResult
+	// The result (ReadResult's fields), set by the loop before offerDone.
+	// Packed so that an offer, which a parked reader holds for as long as
+	// its connection is idle, is 64 bytes (a size class) rather than 80.
+	seq   uint64
+	buf   *bufpool.Buf
+	n     int32 // ≤ RecvMax
+	errno int32
+}
+
+func (o *readOffer) result() ReadResult {
+	return ReadResult{Seq: o.seq, Buf: o.buf, N: int(o.n), Err: syscall.Errno(o.errno)}
 }
 
 // ReadResult is a read(2) the loop made for a reader (WaitReadInto).
@@ -78,7 +87,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 	for !o.state.CompareAndSwap(offerOpen, offerWithdrawn) {
 		s := o.state.Load()
 		if s == offerDone {
-			res, ok = o.res, true
+			res, ok = o.result(), true
 			break
 		}
 		if s == offerWithdrawn {
@@ -86,7 +95,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		}
 		// Claimed: park until recvAll's signal (it stores the state
 		// before it loads parked, as wait's wakers do).
-		dr.parked.Store(true)
+		dr.announce()
 		if o.state.Load() == offerClaimed {
 			<-dr.wake
 		}
@@ -96,7 +105,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 	// The state stays withdrawn or done (the loop may still hold o from
 	// d.offer and try to claim it, and must fail); the rest is cleared for
 	// the next reader.
-	o.d, o.p, o.pool, o.res = nil, nil, false, ReadResult{}
+	o.d, o.p, o.pool, o.seq, o.buf, o.n, o.errno = nil, nil, false, 0, nil, 0, 0
 	readOffers.Put(o)
 	if ok {
 		err = nil
@@ -134,11 +143,11 @@ func (lp *Loop) recvAll() {
 		k := min(len(claims), len(lp.ops))
 		ops := lp.ops[:k]
 		for i, o := range claims[:k] {
-			o.res = ReadResult{Seq: o.d.r.seq.Load()}
+			o.seq = o.d.r.seq.Load()
 			buf := o.p
 			if o.pool {
-				o.res.Buf = bufpool.Get()
-				buf = o.res.Buf.B
+				o.buf = bufpool.Get()
+				buf = o.buf.B
 			}
 			ops[i] = poll.Op{FD: o.d.fd, P: buf, Recv: true}
 		}
@@ -150,13 +159,13 @@ func (lp *Loop) recvAll() {
 			claims[i] = nil
 			d := o.d          // o is the reader's again once the state is stored
 			if ops[i].N < 0 { // not made: the reader reads itself
-				if o.res.Buf != nil {
-					bufpool.Put(o.res.Buf)
-					o.res.Buf = nil
+				if o.buf != nil {
+					bufpool.Put(o.buf)
+					o.buf = nil
 				}
 				o.state.Store(offerWithdrawn)
 			} else {
-				o.res.N, o.res.Err = ops[i].N, ops[i].Err
+				o.n, o.errno = int32(ops[i].N), int32(ops[i].Err)
 				o.state.Store(offerDone)
 			}
 			d.r.signal()
