@@ -18,6 +18,10 @@
 #               beside the I/O (every P busy: server -burn 1)
 #   http-c50-p2-busy
 #               http-c50-p2 with two spinning goroutines (server -burn 2)
+#   http-c50-pipe, http-c1000-pipe
+#               http-c50 / http-c1000 with $PIPE requests pipelined per
+#               connection (bench/pipeline.lua): a cheaper load for when
+#               wrk saturates its CPU before the server does
 #
 # Method: the server runs with GOMAXPROCS=1 on CPU $SERVER_CPU, the load tool
 # (and perf, strace) on CPU $LOAD_CPU, everything on 127.0.0.1. For each
@@ -37,7 +41,8 @@
 # adds the netloop/base ratio.
 #
 # Knobs (environment): DURATION (10, max 600), ROUNDS (3), WORKLOADS (all),
-# WARMUP (2), LOOPS (1: netloop's ListenConfig.Loops), URLPATH (/; /big for
+# WARMUP (2), LOOPS (1: netloop's ListenConfig.Loops), PIPE (4: requests
+# per pipelined batch in *-pipe), URLPATH (/; /big for
 # 64 KiB responses), MSG (512), SERVER_CPU (0), LOAD_CPU (1),
 # SYSCALLS=strace (force the fallback), OUT (directory for the per-run TSV
 # and the tools' raw output; default a new /tmp/netloop-load.* directory).
@@ -56,6 +61,7 @@ WORKLOADS=${WORKLOADS:-http-c50 http-c1000 echo-c50 h2-c50}
 LOOPS=${LOOPS:-1}
 URLPATH=${URLPATH:-/}
 MSG=${MSG:-512}
+PIPE=${PIPE:-4}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SYSCALLS=${SYSCALLS:-perf}
@@ -79,6 +85,7 @@ if [[ -n $BASE ]]; then
 fi
 ((WARMUP <= 60)) || die "WARMUP must be at most 60 seconds"
 ((MSG >= 1 && MSG <= 1 << 20)) || die "MSG must be 1..1048576 bytes"
+((PIPE >= 1 && PIPE <= 64)) || die "PIPE must be 1..64"
 [[ $URLPATH == / || $URLPATH == /big ]] || die "URLPATH must be / or /big"
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on one, load on another)"
@@ -91,8 +98,8 @@ for w in $WORKLOADS; do
 	b | http-c1000) workloads+=(http-c1000) ;;
 	c | echo-c50) workloads+=(echo-c50) ;;
 	d | h2-c50) workloads+=(h2-c50) ;;
-	http-c50-p2 | echo-c50-p2 | http-c50-busy | http-c50-p2-busy) workloads+=("$w") ;;
-	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50 http-c50-p2 echo-c50-p2 http-c50-busy http-c50-p2-busy, or a b c d)" ;;
+	http-c50-p2 | echo-c50-p2 | http-c50-busy | http-c50-p2-busy | http-c50-pipe | http-c1000-pipe) workloads+=("$w") ;;
+	*) die "unknown workload '$w' (want http-c50 http-c1000 echo-c50 h2-c50 http-c50-p2 echo-c50-p2 http-c50-busy http-c50-p2-busy http-c50-pipe http-c1000-pipe, or a b c d)" ;;
 	esac
 done
 ((${#workloads[@]} > 0)) || die "WORKLOADS is empty"
@@ -220,7 +227,9 @@ load() { # workload seconds [h2log] -> $tmp/load.out, $tmp/time.out ("real user 
 	cpus=$(wl_loadcpus "$w")
 	case $(wl_tool "$w") in
 	wrk)
-		{ time taskset -c "$cpus" wrk -t1 -c"$conns" -d"$s"s --latency "http://$addr$URLPATH" \
+		local script=() args=()
+		[[ $w == *-pipe ]] && script=(-s "$here/pipeline.lua") args=(-- "$PIPE")
+		{ time taskset -c "$cpus" wrk -t1 -c"$conns" -d"$s"s --latency "${script[@]}" "http://$addr$URLPATH" "${args[@]}" \
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	echoload)
@@ -388,7 +397,7 @@ version_of() { "$@" 2>&1 | head -1 || true; }
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"
 	echo "- tools: $(version_of wrk -v | sed 's/ *Copyright.*//'); $(version_of h2load --version); $(version_of perf --version); syscalls from $syscall_source"
 	echo "- server: bench/server, GOMAXPROCS=1, \`taskset -c $SERVER_CPU\`, netloop Loops=$LOOPS, fresh per run; load: \`taskset -c $LOAD_CPU\`; 127.0.0.1 only"
-	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1); http-c50-p2-busy = http-c50-p2 with two (-burn 2)"
+	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1); http-c50-p2-busy = http-c50-p2 with two (-burn 2); *-pipe = the same with $PIPE requests pipelined per connection (bench/pipeline.lua; p99 per batch)"
 	echo "- load average before: $loadavg_before"
 	echo "- host check (bench/hiccup: 2 threads spin 2 s, one per CPU; lost_pct = time each did not run; near 0 = a quiet host):"
 	for h in "${host_checks[@]}"; do echo "  - $h"; done
