@@ -215,17 +215,19 @@ func (d *Desc) ReadDrained(seq uint64) bool {
 // WaitRead parks until a read event newer than seq, the read deadline, or
 // Close. It returns nil when the caller should retry its syscall. Call with
 // the read lock held.
-func (d *Desc) WaitRead(seq uint64) error { return d.wait(&d.r, seq) }
+func (d *Desc) WaitRead(seq uint64) error { return d.wait(&d.r, seq, nil) }
 
 // WaitWrite is WaitRead for the write direction.
-func (d *Desc) WaitWrite(seq uint64) error { return d.wait(&d.w, seq) }
+func (d *Desc) WaitWrite(seq uint64) error { return d.wait(&d.w, seq, nil) }
 
-func (d *Desc) wait(dr *dir, seq uint64) error {
+// wait parks until dr's sequence moves past seq, the deadline passes or d
+// closes, or, with an offer o (WaitReadInto), until the loop claims o.
+func (d *Desc) wait(dr *dir, seq uint64, o *readOffer) error {
 	for {
 		if err := d.check(dr); err != nil {
 			return err
 		}
-		if dr.seq.Load() != seq {
+		if dr.seq.Load() != seq || o.taken() {
 			return nil
 		}
 		dr.parks++
@@ -236,7 +238,7 @@ func (d *Desc) wait(dr *dir, seq uint64) error {
 		// (closing) and the deadline setters store before they load
 		// parked, so either they see parked or we see their store.
 		dr.announce()
-		if err := d.check(dr); err != nil || dr.seq.Load() != seq {
+		if err := d.check(dr); err != nil || dr.seq.Load() != seq || o.taken() {
 			dr.parked.Store(false)
 			continue
 		}

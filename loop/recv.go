@@ -75,13 +75,17 @@ var readOffers = sync.Pool{New: func() any { return new(readOffer) }}
 func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok bool, err error) {
 	dr := &d.r
 	if !d.lp.batching.Load() || len(p) > RecvMax {
-		return res, false, d.wait(dr, seq)
+		return res, false, d.wait(dr, seq, nil)
 	}
 	o := readOffers.Get().(*readOffer)
 	o.d, o.p, o.pool = d, p, pool
 	o.state.Store(offerOpen)
 	d.offer.Store(o)
-	err = d.wait(dr, seq)
+	// Wait for the offer to be claimed, not only for an event: a loop
+	// that advanced seq, then was held up (its thread descheduled) before
+	// it claimed, claims an offer placed after that advance, so seq then
+	// may never move again (the claimed read took the last bytes).
+	err = d.wait(dr, seq, o)
 	// Settle the offer: take it back, or wait for the loop to finish the
 	// read it claimed (it does so within its current batch).
 	for !o.state.CompareAndSwap(offerOpen, offerWithdrawn) {
@@ -111,6 +115,13 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		err = nil
 	}
 	return res, ok, err
+}
+
+// taken reports whether the loop has claimed o (nil: no offer). The loop
+// stores the state before it loads parked (recvAll's signal), as wait's
+// other wakers store before they load it.
+func (o *readOffer) taken() bool {
+	return o != nil && o.state.Load() != offerOpen
 }
 
 // claim takes the open read offer of d's reader, if any, for the loop to

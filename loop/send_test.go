@@ -363,3 +363,31 @@ func TestReadOfferReused(t *testing.T) {
 		t.Fatalf("b's reader got %+v, %q; want its own bytes", r, p[:max(r.res.N, 0)])
 	}
 }
+
+// A loop held up between a read event's advance and its claim (its thread
+// descheduled by the OS, as with GOMAXPROCS=2 and the load on the same
+// CPUs) claims an offer that its reader made after that advance, at a read
+// sequence that already counts the event. The claimed read may take the
+// last bytes that will ever come, so the reader must be woken by the read,
+// not by a later event (bench/load.sh echo-c50-p2 stalled a connection
+// this way about once in 25 three-second runs).
+func TestReadOfferClaimedAfterAdvance(t *testing.T) {
+	lp := sendLoop(t)
+	d, peer := sendDesc(t, lp)
+	d.advance(&d.r, 1) // the event's advance
+	p := make([]byte, 8)
+	ch := offer(t, d, p, false) // the reader's sequence counts it
+	for deadline := time.Now().Add(10 * time.Second); !d.r.parked.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not park")
+		}
+	}
+	syscall.Write(peer, []byte("hello"))
+	if !lp.claim(d) { // the event's claim, late
+		t.Fatal("the open offer was not claimed")
+	}
+	lp.recvAll()
+	if r := result(t, ch); !r.ok || string(p[:r.res.N]) != "hello" {
+		t.Fatalf("reader got %+v, %q; want the bytes the loop read for it", r, p[:max(r.res.N, 0)])
+	}
+}
