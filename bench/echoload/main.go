@@ -1,6 +1,9 @@
 // Command echoload is bench/load.sh's TCP ping-pong load generator: -c
 // connections (all opened before the clock starts) each write a -size byte
 // message, read it back whole, check it, and repeat until -d has passed.
+// Each message starts with its connection's index and its own sequence
+// number (when -size leaves room for them), so that an echo that carries
+// another connection's bytes, or an earlier message's, counts as bad.
 // It prints one line of key=value pairs:
 //
 //	msgs=N msgs_per_s=F p50_us=F p99_us=F conns=N conn_errors=N bad_echo=N
@@ -12,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"io"
@@ -63,23 +67,31 @@ func main() {
 			defer wg.Done()
 			defer c.Close()
 			c.SetDeadline(end.Add(5 * time.Second)) // nothing outlives the run by much
+			msg := append([]byte(nil), msg...)
 			buf := make([]byte, len(msg))
-			for {
+			for seq := uint32(0); ; seq++ {
+				if len(msg) >= 8 {
+					binary.LittleEndian.PutUint32(msg, uint32(i))
+					binary.LittleEndian.PutUint32(msg[4:], seq)
+				}
 				t0 := time.Now()
 				if !t0.Before(end) {
 					return
 				}
 				if _, err := c.Write(msg); err != nil {
 					bad[i]++
+					fmt.Fprintf(os.Stderr, "echoload: conn %d message %d: %v\n", i, seq, err)
 					return
 				}
-				if _, err := io.ReadFull(c, buf); err != nil {
+				if n, err := io.ReadFull(c, buf); err != nil {
 					bad[i]++
+					fmt.Fprintf(os.Stderr, "echoload: conn %d message %d: %v after %d of %d bytes\n", i, seq, err, n, len(buf))
 					return
 				}
 				t1 := time.Now()
 				if !bytes.Equal(buf, msg) {
 					bad[i]++
+					fmt.Fprintf(os.Stderr, "echoload: conn %d message %d: wrong echo, starting %x\n", i, seq, buf[:min(len(buf), 16)])
 					return
 				}
 				if t1.Before(end) {
