@@ -95,7 +95,11 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 			break
 		}
 		if s == offerWithdrawn {
-			break // the loop could not make the read: make it yourself
+			// The loop could not make the read: make it yourself, even
+			// if no event moved seq (the loop's claim may have come
+			// after the reader saw its event's advance).
+			dr.drained = false
+			break
 		}
 		// Claimed: park until recvAll's signal (it stores the state
 		// before it loads parked, as wait's wakers do).

@@ -391,3 +391,35 @@ func TestReadOfferClaimedAfterAdvance(t *testing.T) {
 		t.Fatalf("reader got %+v, %q; want the bytes the loop read for it", r, p[:max(r.res.N, 0)])
 	}
 }
+
+// The same late claim, but the loop cannot make the read (the submission
+// fails): the reader must then make its own read even though no event
+// moved its sequence, so WaitReadInto clears "known empty" for it.
+// Otherwise Read would park again at once, with the bytes in the socket.
+func TestReadOfferClaimedAfterAdvanceNotMade(t *testing.T) {
+	lp := sendLoop(t)
+	d, peer := sendDesc(t, lp)
+	d.advance(&d.r, 1)
+	d.LockRead()
+	seq := d.ReadSeq()
+	d.SetReadDrained(seq, true) // as Read does before it offers
+	d.UnlockRead()
+	ch := offer(t, d, make([]byte, 8), false)
+	for deadline := time.Now().Add(10 * time.Second); !d.r.parked.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader did not park")
+		}
+	}
+	syscall.Write(peer, []byte("x"))
+	breakRing(t, lp)
+	if !lp.claim(d) {
+		t.Fatal("the open offer was not claimed")
+	}
+	lp.recvAll()
+	if r := result(t, ch); r.ok || r.err != nil {
+		t.Fatalf("after a failed submission: %+v, want: read yourself", r)
+	}
+	if d.ReadDrained(seq) {
+		t.Fatal("still known empty at the same sequence: Read would park again without reading")
+	}
+}
