@@ -105,7 +105,10 @@
 // that it wants a pooled buffer, which the loop takes only when data
 // comes, so an idle reader holds none. A read event claims the offer (an
 // atomic state: open, claimed, done); after dispatching the batch the loop
-// reads for every claimed offer and wakes the readers with the results,
+// reads for every claimed offer and wakes the readers with the results
+// (a reader waits for its event or for its offer to be claimed, whichever
+// it sees first: a loop held up between an event and its claim may claim
+// an offer made after the event, at a sequence that already counts it),
 // which they then treat exactly as the results of their own syscall (the
 // read sequence loaded before the loop's read comes with it, for
 // SetReadDrained). A reader woken otherwise (deadline, Close) withdraws

@@ -132,19 +132,15 @@ func (o *readOffer) taken() bool {
 // read for it (recvAll), and reports whether it was d's own offer: then
 // the loop wakes d's reader only once it has read. An offer found in d but
 // since withdrawn and reused by another Desc's reader is read for that
-// reader; its read sequence is advanced too, so that the wake-up after
-// the read is not taken for a spurious one and parked through.
+// reader, which recvAll wakes like any other (a reader waits for its
+// offer to be taken as well as for an event: wait).
 func (lp *Loop) claim(d *Desc) bool {
 	o := d.offer.Load()
 	if o == nil || !o.state.CompareAndSwap(offerOpen, offerClaimed) {
 		return false
 	}
 	lp.claims = append(lp.claims, o)
-	if o.d != d {
-		o.d.r.seq.Add(1)
-		return false
-	}
-	return true
+	return o.d == d
 }
 
 // recvAll makes the reads of the offers claimed, with one io_uring_enter
