@@ -8,7 +8,11 @@
 # Workloads (WORKLOADS, space-separated; a b c d are accepted as aliases):
 #   http-c50    (a) net/http keep-alive GET $URLPATH, wrk -t1 -c50 --latency
 #   http-c1000  (b) the same with 1000 connections
-#   echo-c50    (c) TCP echo, $MSG-byte ping-pong on 50 connections (bench/echoload)
+#   echo-c50    (c) TCP echo, $MSG-byte ping-pong on 50 connections
+#               (bench/echoload -engine $ECHO_ENGINE: uring, one thread
+#               driving every connection through io_uring, is cheap enough
+#               that package net's server saturates before it; go, a
+#               goroutine per connection on package net, saturates first)
 #   h2-c50      (d) HTTP/2 with prior knowledge (h2c), h2load -c50 -m10 -t1
 #   http-c50-p2, echo-c50-p2
 #               the same with GOMAXPROCS=2: server and load tool share both
@@ -43,7 +47,8 @@
 # Knobs (environment): DURATION (10, max 600), ROUNDS (3), WORKLOADS (all),
 # WARMUP (2), LOOPS (1: netloop's ListenConfig.Loops), PIPE (4: requests
 # per pipelined batch in *-pipe), URLPATH (/; /big for
-# 64 KiB responses), MSG (512), SERVER_CPU (0), LOAD_CPU (1),
+# 64 KiB responses), MSG (512), ECHO_ENGINE (uring; go where io_uring
+# is unavailable), SERVER_CPU (0), LOAD_CPU (1),
 # SYSCALLS=strace (force the fallback), OUT (directory for the per-run TSV
 # and the tools' raw output; default a new /tmp/netloop-load.* directory).
 #
@@ -61,6 +66,7 @@ WORKLOADS=${WORKLOADS:-http-c50 http-c1000 echo-c50 h2-c50}
 LOOPS=${LOOPS:-1}
 URLPATH=${URLPATH:-/}
 MSG=${MSG:-512}
+ECHO_ENGINE=${ECHO_ENGINE:-uring}
 PIPE=${PIPE:-4}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -86,6 +92,7 @@ fi
 ((WARMUP <= 60)) || die "WARMUP must be at most 60 seconds"
 ((MSG >= 1 && MSG <= 1 << 20)) || die "MSG must be 1..1048576 bytes"
 ((PIPE >= 1 && PIPE <= 64)) || die "PIPE must be 1..64"
+[[ $ECHO_ENGINE == uring || $ECHO_ENGINE == go ]] || die "ECHO_ENGINE must be uring or go"
 [[ $URLPATH == / || $URLPATH == /big ]] || die "URLPATH must be / or /big"
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on one, load on another)"
@@ -233,7 +240,7 @@ load() { # workload seconds [h2log] -> $tmp/load.out, $tmp/time.out ("real user 
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	echoload)
-		{ time taskset -c "$cpus" "$tmp/echoload" -addr "$addr" -c "$conns" -size "$MSG" -d "$s"s \
+		{ time taskset -c "$cpus" "$tmp/echoload" -engine "$ECHO_ENGINE" -addr "$addr" -c "$conns" -size "$MSG" -d "$s"s \
 			>"$tmp/load.out" 2>&1; } 2>"$tmp/time.out" || true
 		;;
 	h2load)
@@ -391,13 +398,13 @@ version_of() { "$@" 2>&1 | head -1 || true; }
 		echo "## bench/load.sh: package net (std) vs netloop"
 	fi
 	echo
-	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU${BASE:+ BASE=$BASE} bench/load.sh\`"
+	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG ECHO_ENGINE=$ECHO_ENGINE SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU${BASE:+ BASE=$BASE} bench/load.sh\`"
 	echo "- date: $started .. $finished"
 	echo "- kernel: $(uname -r); nproc: $(nproc); $(go version)"
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"
 	echo "- tools: $(version_of wrk -v | sed 's/ *Copyright.*//'); $(version_of h2load --version); $(version_of perf --version); syscalls from $syscall_source"
 	echo "- server: bench/server, GOMAXPROCS=1, \`taskset -c $SERVER_CPU\`, netloop Loops=$LOOPS, fresh per run; load: \`taskset -c $LOAD_CPU\`; 127.0.0.1 only"
-	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1); http-c50-p2-busy = http-c50-p2 with two (-burn 2); *-pipe = the same with $PIPE requests pipelined per connection (bench/pipeline.lua; p99 per batch)"
+	echo "- workloads: http-c50 = wrk -t1 -c50 GET $URLPATH (keep-alive); http-c1000 = wrk -t1 -c1000; echo-c50 = bench/echoload -engine $ECHO_ENGINE -c 50 -size $MSG; h2-c50 = h2load -c50 -m10 -t1 (h2c prior knowledge, p99 from its per-request log); *-p2 = the same with GOMAXPROCS=2, server and load tool both on CPUs $SERVER_CPU,$LOAD_CPU, netloop with its default loops (2); http-c50-busy = http-c50 with one CPU-bound goroutine spinning in the server (server -burn 1); http-c50-p2-busy = http-c50-p2 with two (-burn 2); *-pipe = the same with $PIPE requests pipelined per connection (bench/pipeline.lua; p99 per batch)"
 	echo "- load average before: $loadavg_before"
 	echo "- host check (bench/hiccup: 2 threads spin 2 s, one per CPU; lost_pct = time each did not run; near 0 = a quiet host):"
 	for h in "${host_checks[@]}"; do echo "  - $h"; done

@@ -31,6 +31,7 @@ func main() {
 	conns := flag.Int("c", 50, "connections")
 	size := flag.Int("size", 512, "message size in bytes")
 	dur := flag.Duration("d", 10*time.Second, "measured duration (at most 10m)")
+	engine := flag.String("engine", "go", "go: a goroutine per connection on package net; uring (Linux): one thread driving every connection through io_uring, a cheaper client")
 	flag.Parse()
 	*dur = min(*dur, 10*time.Minute)
 	host, _, err := net.SplitHostPort(*addr)
@@ -40,11 +41,39 @@ func main() {
 	if *conns < 1 || *size < 1 {
 		fail("-c and -size must be positive")
 	}
+	msg := bytes.Repeat([]byte("0123456789abcdef"), *size/16+1)[:*size]
+	var hists []hist
+	var bad []int
+	var connErrors int
+	switch *engine {
+	case "go":
+		hists, bad, connErrors = runGo(*addr, *conns, *dur, msg)
+	case "uring":
+		hists, bad, connErrors, err = runUring(*addr, *conns, *dur, 5*time.Second, msg)
+		if err != nil {
+			fail(err.Error())
+		}
+	default:
+		fail("-engine must be go or uring")
+	}
 
-	cs := make([]net.Conn, 0, *conns)
-	connErrors := 0
-	for range *conns {
-		c, err := net.DialTimeout("tcp", *addr, 5*time.Second)
+	var total hist
+	badTotal := 0
+	for i := range hists {
+		total.merge(&hists[i])
+		badTotal += bad[i]
+	}
+	fmt.Printf("msgs=%d msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f conns=%d conn_errors=%d bad_echo=%d\n",
+		total.n, float64(total.n)/dur.Seconds(), total.quantile(0.50), total.quantile(0.99),
+		len(hists), connErrors, badTotal)
+}
+
+// runGo is the goroutine engine: one goroutine per connection, each
+// writing its message and reading the echo back with package net.
+func runGo(addr string, conns int, dur time.Duration, msg []byte) (hists []hist, bad []int, connErrors int) {
+	cs := make([]net.Conn, 0, conns)
+	for range conns {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			connErrors++
 			continue
@@ -55,11 +84,10 @@ func main() {
 		fail("no connection could be opened")
 	}
 
-	msg := bytes.Repeat([]byte("0123456789abcdef"), *size/16+1)[:*size]
 	start := time.Now()
-	end := start.Add(*dur)
-	hists := make([]hist, len(cs))
-	bad := make([]int, len(cs))
+	end := start.Add(dur)
+	hists = make([]hist, len(cs))
+	bad = make([]int, len(cs))
 	var wg sync.WaitGroup
 	for i, c := range cs {
 		wg.Add(1)
@@ -101,16 +129,7 @@ func main() {
 		}()
 	}
 	wg.Wait()
-
-	var total hist
-	badTotal := 0
-	for i := range hists {
-		total.merge(&hists[i])
-		badTotal += bad[i]
-	}
-	fmt.Printf("msgs=%d msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f conns=%d conn_errors=%d bad_echo=%d\n",
-		total.n, float64(total.n)/dur.Seconds(), total.quantile(0.50), total.quantile(0.99),
-		len(cs), connErrors, badTotal)
+	return hists, bad, connErrors
 }
 
 func fail(msg string) {

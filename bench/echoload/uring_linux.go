@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"time"
+	"unsafe"
+
+	"github.com/netloop/netloop/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// The uring engine drives every connection from one thread through one
+// io_uring: each connection has a send and a receive in flight at a time,
+// and one io_uring_enter submits what the last batch of completions asked
+// for and waits for the next. The kernel's TCP work per message is the
+// same as the goroutine engine's; what it saves is the client's own
+// syscalls (about three per message there: write, a read that finds the
+// socket empty, the read of the echo, plus a share of epoll_wait) and its
+// goroutine switches, so that the client, not the server, has CPU to spare.
+
+const (
+	tickData           = ^uint64(0)
+	kindSend, kindRecv = 0, 1
+)
+
+type ring struct {
+	*uring.Ring
+	pending uint32 // SQEs written since the last enter
+}
+
+func openRing(entries uint32) (*ring, error) {
+	// DEFER_TASKRUN (6.1) runs completions only inside io_uring_enter,
+	// on this thread, instead of interrupting it for each.
+	p := uring.Params{Flags: uring.SetupCQSize | uring.SetupSubmitAll | uring.SetupCoopTaskrun | uring.SetupSingleIssuer | uring.SetupDeferTaskrun, CQEntries: 2 * entries}
+	r, err := uring.Setup(entries, &p)
+	if err != nil {
+		return nil, err
+	}
+	return &ring{Ring: r}, nil
+}
+
+// push queues one SQE; the ring has room for two per connection plus the
+// tick, more than can ever be outstanding.
+func (r *ring) push(s uring.SQE) {
+	r.Put(r.pending, s)
+	r.pending++
+}
+
+// enter submits the queued SQEs and waits for at least one completion.
+func (r *ring) enter() error {
+	r.Publish(int(r.pending))
+	for {
+		n, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.FD), uintptr(r.pending), 1, uring.EnterGetEvents, 0, 0)
+		if e == unix.EINTR {
+			r.pending -= uint32(n)
+			continue
+		}
+		if e != 0 {
+			return os.NewSyscallError("io_uring_enter", e)
+		}
+		r.pending -= uint32(n)
+		if r.pending != 0 {
+			continue // SUBMIT_ALL: only on a failure to allocate
+		}
+		return nil
+	}
+}
+
+type uconn struct {
+	fd       int
+	msg, buf []byte
+	seq      uint32
+	got      int  // bytes of the echo received
+	sent     int  // bytes of the message sent
+	inflight bool // a message is on its way
+	t0       time.Time
+	dead     bool
+}
+
+// runUring measures for dur; an echo still missing grace after that counts
+// as bad.
+func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (hists []hist, bad []int, connErrors int, err error) {
+	size := len(msg0)
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var sa unix.Sockaddr
+	family := unix.AF_INET
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		s := &unix.SockaddrInet4{Port: ta.Port}
+		copy(s.Addr[:], ip4)
+		sa = s
+	} else {
+		s := &unix.SockaddrInet6{Port: ta.Port}
+		copy(s.Addr[:], ta.IP.To16())
+		sa, family = s, unix.AF_INET6
+	}
+	var cs []*uconn
+	defer func() {
+		for _, c := range cs {
+			unix.Close(c.fd)
+		}
+	}()
+	for range nconns {
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			connErrors++
+			continue
+		}
+		// Package net's TCP sockets have Nagle off; so do these.
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		tv := unix.Timeval{Sec: 5}
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) // bounds connect
+		if err := unix.Connect(fd, sa); err != nil {
+			unix.Close(fd)
+			connErrors++
+			continue
+		}
+		cs = append(cs, &uconn{fd: fd, msg: append([]byte(nil), msg0...), buf: make([]byte, size)})
+	}
+	if len(cs) == 0 {
+		return nil, nil, connErrors, fmt.Errorf("no connection could be opened")
+	}
+
+	// DEFER_TASKRUN needs every enter from the thread that set the ring up.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r, err := openRing(uint32(2*len(cs) + 2))
+	if err != nil {
+		return nil, nil, connErrors, err
+	}
+	defer r.Close() // cancels whatever is still in flight
+	hists = make([]hist, len(cs))
+	bad = make([]int, len(cs))
+
+	// A timeout SQE every 100 ms wakes the loop when no echo does, so that
+	// a server that stops answering cannot hang the client past its limit.
+	tick := unix.NsecToTimespec(int64(100 * time.Millisecond))
+	pushTick := func() {
+		r.push(uring.SQE{Opcode: uring.OpTimeout, FD: -1, Addr: uint64(uintptr(unsafe.Pointer(&tick))), Len: 1, UserData: tickData})
+	}
+	send := func(i int, c *uconn) {
+		p := c.msg[c.sent:]
+		r.push(uring.SQE{Opcode: uring.OpSend, FD: int32(c.fd), Addr: uint64(uintptr(unsafe.Pointer(&p[0]))), Len: uint32(len(p)), OpFlags: unix.MSG_NOSIGNAL, UserData: uint64(i)<<1 | kindSend})
+	}
+	recv := func(i int, c *uconn) {
+		p := c.buf[c.got:]
+		r.push(uring.SQE{Opcode: uring.OpRecv, FD: int32(c.fd), Addr: uint64(uintptr(unsafe.Pointer(&p[0]))), Len: uint32(len(p)), UserData: uint64(i)<<1 | kindRecv})
+	}
+	start := time.Now()
+	end := start.Add(dur)
+	limit := end.Add(grace) // nothing outlives the run by much
+	next := func(i int, c *uconn, now time.Time) {
+		if !now.Before(end) {
+			c.inflight = false
+			return
+		}
+		if len(c.msg) >= 8 {
+			binary.LittleEndian.PutUint32(c.msg, uint32(i))
+			binary.LittleEndian.PutUint32(c.msg[4:], c.seq)
+		}
+		c.sent, c.got, c.inflight, c.t0 = 0, 0, true, now
+		send(i, c)
+		recv(i, c)
+	}
+	kill := func(i int, c *uconn, format string, args ...any) {
+		bad[i]++
+		c.dead, c.inflight = true, false
+		fmt.Fprintf(os.Stderr, "echoload: conn %d message %d: "+format+"\n", append([]any{i, c.seq}, args...)...)
+	}
+	pushTick()
+	for i, c := range cs {
+		next(i, c, start)
+	}
+	busy := len(cs)
+	for busy > 0 {
+		if err := r.enter(); err != nil {
+			return nil, nil, connErrors, err
+		}
+		now := time.Now()
+		r.Reap(func(cqe *uring.CQE) {
+			if cqe.UserData == tickData {
+				pushTick()
+				return
+			}
+			i := int(cqe.UserData >> 1)
+			c := cs[i]
+			if c.dead {
+				return
+			}
+			switch {
+			case cqe.Res < 0:
+				kill(i, c, "%v", unix.Errno(-cqe.Res))
+			case cqe.UserData&1 == kindSend:
+				if c.sent += int(cqe.Res); c.sent < len(c.msg) {
+					send(i, c)
+				}
+			case cqe.Res == 0:
+				kill(i, c, "%v after %d of %d bytes", "EOF", c.got, len(c.buf))
+			default:
+				if c.got += int(cqe.Res); c.got < len(c.buf) {
+					recv(i, c)
+					return
+				}
+				if !bytes.Equal(c.buf, c.msg) {
+					kill(i, c, "wrong echo, starting %x", c.buf[:min(len(c.buf), 16)])
+					return
+				}
+				if now.Before(end) {
+					hists[i].add(now.Sub(c.t0))
+				}
+				c.seq++
+				next(i, c, now)
+			}
+		})
+		if now.After(limit) {
+			for i, c := range cs {
+				if c.inflight {
+					kill(i, c, "no echo within %v of the end", grace)
+				}
+			}
+		}
+		busy = 0
+		for _, c := range cs {
+			if c.inflight {
+				busy++
+			}
+		}
+	}
+	return hists, bad, connErrors, nil
+}
