@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -30,7 +31,7 @@ const (
 
 type ring struct {
 	*uring.Ring
-	pending uint32 // SQEs written since the last enter
+	queued uint32 // SQEs written past the tail, not yet published
 }
 
 func openRing(entries uint32) (*ring, error) {
@@ -47,28 +48,23 @@ func openRing(entries uint32) (*ring, error) {
 // push queues one SQE; the ring has room for two per connection plus the
 // tick, more than can ever be outstanding.
 func (r *ring) push(s uring.SQE) {
-	r.Put(r.pending, s)
-	r.pending++
+	r.Put(r.queued, s)
+	r.queued++
 }
 
 // enter submits the queued SQEs and waits for at least one completion.
+// What the kernel did not consume (an interrupted call, a failed
+// allocation) is submitted again by the next enter.
 func (r *ring) enter() error {
-	r.Publish(int(r.pending))
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.FD), uintptr(r.pending), 1, uring.EnterGetEvents, 0, 0)
-		if e == unix.EINTR {
-			r.pending -= uint32(n)
-			continue
-		}
-		if e != 0 {
-			return os.NewSyscallError("io_uring_enter", e)
-		}
-		r.pending -= uint32(n)
-		if r.pending != 0 {
-			continue // SUBMIT_ALL: only on a failure to allocate
-		}
+	r.Publish(int(r.queued))
+	r.queued = 0
+	unconsumed := atomic.LoadUint32(r.SQTail) - atomic.LoadUint32(r.SQHead)
+	_, _, e := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.FD), uintptr(unconsumed), 1, uring.EnterGetEvents, 0, 0)
+	switch e {
+	case 0, unix.EINTR, unix.EAGAIN, unix.EBUSY:
 		return nil
 	}
+	return os.NewSyscallError("io_uring_enter", e)
 }
 
 type uconn struct {

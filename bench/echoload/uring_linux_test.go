@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,47 @@ func TestUringSilentServer(t *testing.T) {
 	}
 	if r.took > 100*time.Millisecond+300*time.Millisecond+500*time.Millisecond {
 		t.Errorf("took %v, past the run and its grace", r.took)
+	}
+}
+
+// Signals interrupt io_uring_enter (EINTR: Go's preemption signals do so
+// whenever another thread runs): the engine must carry on, not count an
+// interrupted call's failure as submissions.
+func TestUringInterrupted(t *testing.T) {
+	addr := echoServer(t, func(_ int, c net.Conn) { io.Copy(c, c) })
+	msg := bytes.Repeat([]byte("0123456789abcdef"), 32)
+	tids := make(chan int, 1)
+	done := make(chan uringResult, 1)
+	go func() {
+		runtime.LockOSThread() // runUring locks again: this thread throughout
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		var r uringResult
+		r.hists, r.bad, r.connErrors, r.err = runUring(addr, 4, 300*time.Millisecond, time.Second, msg)
+		done <- r
+	}()
+	tid := <-tids
+	tick := time.NewTicker(200 * time.Microsecond)
+	defer tick.Stop()
+	watchdog := time.After(10 * time.Second)
+	signals := 0
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Skipf("io_uring with DEFER_TASKRUN unavailable here: %v", r.err)
+			}
+			msgs, bad := total(r)
+			if bad != 0 || msgs == 0 {
+				t.Fatalf("%d round trips, %d bad, with %d signals", msgs, bad, signals)
+			}
+			t.Logf("%d round trips with %d signals", msgs, signals)
+			return
+		case <-tick.C:
+			unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+			signals++
+		case <-watchdog:
+			t.Fatalf("runUring did not return (%d signals sent)", signals)
+		}
 	}
 }
