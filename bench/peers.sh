@@ -22,6 +22,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+cd "$root"
 ROUNDS=${ROUNDS:-3} SECS=${SECS:-8} CONNS=${CONNS:-50} MSG=${MSG:-512}
 IMPLS=${IMPLS:-std netloop netpoll gnet nbio}
 SHARED=${SHARED:-$root/../shared/bench}
@@ -32,12 +33,13 @@ die() {
 	exit 2
 }
 for v in ROUNDS SECS CONNS MSG SERVER_CPU LOAD_CPU; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer"
+	[[ ${!v} =~ ^(0|[1-9][0-9]*)$ ]] || die "$v must be a non-negative integer, not '${!v}'"
 done
 ((ROUNDS >= 1 && ROUNDS <= 50 && SECS >= 1 && SECS <= 600)) || die "ROUNDS 1..50, SECS 1..600"
 ((CONNS >= 1 && CONNS <= 10000 && MSG >= 8 && MSG <= 1 << 20)) || die "CONNS 1..10000, MSG 8..1048576"
 ((SERVER_CPU != LOAD_CPU)) || die "SERVER_CPU and LOAD_CPU must differ"
 [[ -d $SHARED/cmd/server ]] || die "no shared harness at $SHARED (set SHARED)"
+SHARED=$(cd "$SHARED" && pwd)
 command -v perf >/dev/null || die "perf not found (apt-get install -y linux-perf)"
 
 tmp=$(mktemp -d /tmp/netloop-peers.XXXXXX)
@@ -72,9 +74,19 @@ for round in $(seq "$ROUNDS"); do
 		server_pid=$!
 		for _ in $(seq 50); do
 			grep -q listening "$tmp/server.out" && break
+			kill -0 "$server_pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		sleep 0.2
+		if ! grep -q listening "$tmp/server.out" || ! kill -0 "$server_pid" 2>/dev/null; then
+			echo "peers.sh: server -impl $impl did not start on $addr:" >&2
+			sed 's/^/  /' "$tmp/server.out" >&2
+			kill "$server_pid" 2>/dev/null || true
+			wait "$server_pid" 2>/dev/null || true
+			server_pid=
+			printf '%s\t%d\tFAILED\n' "$impl" "$round"
+			continue
+		fi
 		taskset -c "$LOAD_CPU" "$tmp/echoload" -engine uring -addr "$addr" -c "$CONNS" -size "$MSG" -d 2s >/dev/null 2>&1 || true
 		t0=$(ticks "$server_pid")
 		taskset -c "$LOAD_CPU" perf stat -x, -e raw_syscalls:sys_enter -p "$server_pid" -o "$tmp/perf.out" &
@@ -89,13 +101,20 @@ for round in $(seq "$ROUNDS"); do
 		wait "$server_pid" 2>/dev/null || true
 		server_pid=
 		sc=$(awk -F, '/raw_syscalls:sys_enter/ { print $1 }' "$tmp/perf.out")
-		read -r real user sys <"$tmp/time.out"
+		read -r real user sys <"$tmp/time.out" || true
+		msgs=$(kv msgs) errs=$(($(kv conn_errors || true) + 0))
+		errs=$((errs + $(kv bad_echo || true) + 0))
+		if [[ -z $msgs || $msgs == 0 ]]; then
+			echo "peers.sh: impl $impl round $round: no round trip:" >&2
+			sed 's/^/  /' "$tmp/load.out" >&2
+			printf '%s\t%d\tFAILED\n' "$impl" "$round"
+			continue
+		fi
 		# perf counted from before the measured load to after it (the
 		# connections' setup too): its share per message is an upper bound.
-		awk -v i="$impl" -v r="$round" -v m="$(kv msgs)" -v mps="$(kv msgs_per_s)" -v p50="$(kv p50_us)" \
-			-v p99="$(kv p99_us)" -v dt=$((t1 - t0)) -v hz="$hz" -v sc="${sc:-0}" -v u="$user" -v s="$sys" -v e="$real" \
-			-v err=$(($(kv conn_errors) + $(kv bad_echo))) 'BEGIN {
-				if (m == 0) m = -1
+		awk -v i="$impl" -v r="$round" -v m="$msgs" -v mps="$(kv msgs_per_s)" -v p50="$(kv p50_us)" \
+			-v p99="$(kv p99_us)" -v dt=$((t1 - t0)) -v hz="$hz" -v sc="${sc:-0}" -v u="${user:-0}" -v s="${sys:-0}" -v e="${real:-1}" \
+			-v err="$errs" 'BEGIN {
 				printf "%s\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%.2f\t%.0f\t%d\n", i, r, mps, p50, p99, dt / hz * 1e6 / m, sc / m, (u + s) / e * 100, err }' |
 			tee -a "$rows"
 	done

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -31,7 +32,8 @@ const (
 
 type ring struct {
 	*uring.Ring
-	queued uint32 // SQEs written past the tail, not yet published
+	queued uint32         // SQEs written past the tail, not yet published
+	tick   uring.Timespec // the tick's period; the kernel reads it at submission
 }
 
 func openRing(entries uint32) (*ring, error) {
@@ -68,35 +70,31 @@ func (r *ring) enter() error {
 }
 
 type uconn struct {
-	fd       int
-	msg, buf []byte
-	seq      uint32
-	got      int  // bytes of the echo received
-	sent     int  // bytes of the message sent
-	inflight bool // a message is on its way
-	t0       time.Time
-	dead     bool
+	fd                 int
+	msg, buf           []byte // the kernel's while sending / receiving
+	seq                uint32
+	got                int  // bytes of the echo received
+	sent               int  // bytes of the message sent
+	sending, receiving bool // an op is in flight
+	inflight           bool // a message is on its way
+	t0                 time.Time
+	dead               bool
 }
 
+// diag receives the description of each bad echo (tests silence it).
+var diag io.Writer = os.Stderr
+
+// maxUringConns keeps the ring (two entries per connection) within the
+// kernel's 32768 entries.
+const maxUringConns = 16000
+
 // runUring measures for dur; an echo still missing grace after that counts
-// as bad.
+// as bad. It returns only once the kernel holds none of its buffers.
 func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (hists []hist, bad []int, connErrors int, err error) {
+	if nconns > maxUringConns {
+		return nil, nil, 0, fmt.Errorf("-engine uring takes at most %d connections (-engine go takes more)", maxUringConns)
+	}
 	size := len(msg0)
-	ta, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if ip4 := ta.IP.To4(); ip4 != nil {
-		s := &unix.SockaddrInet4{Port: ta.Port}
-		copy(s.Addr[:], ip4)
-		sa = s
-	} else {
-		s := &unix.SockaddrInet6{Port: ta.Port}
-		copy(s.Addr[:], ta.IP.To16())
-		sa, family = s, unix.AF_INET6
-	}
 	var cs []*uconn
 	defer func() {
 		for _, c := range cs {
@@ -104,17 +102,8 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 		}
 	}()
 	for range nconns {
-		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := dialFD(addr)
 		if err != nil {
-			connErrors++
-			continue
-		}
-		// Package net's TCP sockets have Nagle off; so do these.
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		tv := unix.Timeval{Sec: 5}
-		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv) // bounds connect
-		if err := unix.Connect(fd, sa); err != nil {
-			unix.Close(fd)
 			connErrors++
 			continue
 		}
@@ -129,24 +118,28 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 	defer runtime.UnlockOSThread()
 	r, err := openRing(uint32(2*len(cs) + 2))
 	if err != nil {
-		return nil, nil, connErrors, err
+		return nil, nil, connErrors, fmt.Errorf("%w (-engine go needs no io_uring)", err)
 	}
-	defer r.Close() // cancels whatever is still in flight
+	defer r.Close()
 	hists = make([]hist, len(cs))
 	bad = make([]int, len(cs))
 
 	// A timeout SQE every 100 ms wakes the loop when no echo does, so that
 	// a server that stops answering cannot hang the client past its limit.
-	tick := unix.NsecToTimespec(int64(100 * time.Millisecond))
+	r.tick = uring.NsecToTimespec(int64(100 * time.Millisecond))
+	ticking := false
 	pushTick := func() {
-		r.push(uring.SQE{Opcode: uring.OpTimeout, FD: -1, Addr: uint64(uintptr(unsafe.Pointer(&tick))), Len: 1, UserData: tickData})
+		r.push(uring.SQE{Opcode: uring.OpTimeout, FD: -1, Addr: uint64(uintptr(unsafe.Pointer(&r.tick))), Len: 1, UserData: tickData})
+		ticking = true
 	}
 	send := func(i int, c *uconn) {
 		p := c.msg[c.sent:]
+		c.sending = true
 		r.push(uring.SQE{Opcode: uring.OpSend, FD: int32(c.fd), Addr: uint64(uintptr(unsafe.Pointer(&p[0]))), Len: uint32(len(p)), OpFlags: unix.MSG_NOSIGNAL, UserData: uint64(i)<<1 | kindSend})
 	}
 	recv := func(i int, c *uconn) {
 		p := c.buf[c.got:]
+		c.receiving = true
 		r.push(uring.SQE{Opcode: uring.OpRecv, FD: int32(c.fd), Addr: uint64(uintptr(unsafe.Pointer(&p[0]))), Len: uint32(len(p)), UserData: uint64(i)<<1 | kindRecv})
 	}
 	start := time.Now()
@@ -165,55 +158,87 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 		send(i, c)
 		recv(i, c)
 	}
+	// kill ends a connection's run; shutting the socket down makes the
+	// kernel complete its ops in flight at once.
 	kill := func(i int, c *uconn, format string, args ...any) {
 		bad[i]++
 		c.dead, c.inflight = true, false
-		fmt.Fprintf(os.Stderr, "echoload: conn %d message %d: "+format+"\n", append([]any{i, c.seq}, args...)...)
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+		fmt.Fprintf(diag, "echoload: conn %d message %d: "+format+"\n", append([]any{i, c.seq}, args...)...)
 	}
 	pushTick()
 	for i, c := range cs {
 		next(i, c, start)
 	}
-	busy := len(cs)
-	for busy > 0 {
+	for {
+		busy, owned := 0, ticking
+		for _, c := range cs {
+			if c.inflight {
+				busy++
+			}
+			if c.sending || c.receiving {
+				owned = true
+			}
+		}
+		if busy == 0 && !owned {
+			if afterRun != nil {
+				afterRun(cs)
+			}
+			return hists, bad, connErrors, nil
+		}
 		if err := r.enter(); err != nil {
+			// The kernel may still hold buffers: keep them from the
+			// collector for good (the command exits on this error).
+			abandoned = append(abandoned, cs)
 			return nil, nil, connErrors, err
 		}
 		now := time.Now()
 		r.Reap(func(cqe *uring.CQE) {
 			if cqe.UserData == tickData {
-				pushTick()
+				ticking = false
+				if busy > 0 {
+					pushTick()
+				}
 				return
 			}
 			i := int(cqe.UserData >> 1)
 			c := cs[i]
+			if cqe.UserData&1 == kindSend {
+				c.sending = false
+			} else {
+				c.receiving = false
+			}
 			if c.dead {
 				return
 			}
 			switch {
 			case cqe.Res < 0:
 				kill(i, c, "%v", unix.Errno(-cqe.Res))
+				return
 			case cqe.UserData&1 == kindSend:
 				if c.sent += int(cqe.Res); c.sent < len(c.msg) {
 					send(i, c)
 				}
 			case cqe.Res == 0:
 				kill(i, c, "%v after %d of %d bytes", "EOF", c.got, len(c.buf))
+				return
 			default:
 				if c.got += int(cqe.Res); c.got < len(c.buf) {
 					recv(i, c)
-					return
 				}
-				if !bytes.Equal(c.buf, c.msg) {
-					kill(i, c, "wrong echo, starting %x", c.buf[:min(len(c.buf), 16)])
-					return
-				}
-				if now.Before(end) {
-					hists[i].add(now.Sub(c.t0))
-				}
-				c.seq++
-				next(i, c, now)
 			}
+			if c.sending || c.receiving {
+				return // the message is not done with yet
+			}
+			if !bytes.Equal(c.buf, c.msg) {
+				kill(i, c, "wrong echo, starting %x", c.buf[:min(len(c.buf), 16)])
+				return
+			}
+			if now.Before(end) {
+				hists[i].add(now.Sub(c.t0))
+			}
+			c.seq++
+			next(i, c, now)
 		})
 		if now.After(limit) {
 			for i, c := range cs {
@@ -222,12 +247,41 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 				}
 			}
 		}
-		busy = 0
-		for _, c := range cs {
-			if c.inflight {
-				busy++
-			}
-		}
 	}
-	return hists, bad, connErrors, nil
+}
+
+// afterRun, if set (tests), sees the connections as the run returns.
+var afterRun func([]*uconn)
+
+// abandoned keeps the buffers of a run whose ring failed reachable.
+var abandoned [][]*uconn
+
+// dialFD connects to addr with package net (timeouts, interrupted
+// connects) and returns a blocking descriptor of its own for the socket.
+func dialFD(addr string) (int, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	cerr := rc.Control(func(s uintptr) { fd, err = unix.Dup(int(s)) })
+	if cerr != nil {
+		return -1, cerr
+	}
+	if err != nil {
+		return -1, err
+	}
+	unix.CloseOnExec(fd)
+	// The description is shared with c's descriptor, closed on return;
+	// package net made it non-blocking and turned Nagle off.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }

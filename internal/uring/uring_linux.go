@@ -148,6 +148,7 @@ func (r *Ring) Close() error {
 		return nil
 	}
 	r.SQEs, r.SQArray, r.CQEs = nil, nil, nil
+	r.SQHead, r.SQTail, r.SQMask, r.CQHead, r.CQTail, r.CQMask = nil, nil, nil, nil, nil, nil
 	for i, m := range r.maps {
 		if m != nil {
 			unix.Munmap(m)
@@ -158,3 +159,10 @@ func (r *Ring) Close() error {
 	r.FD = -1
 	return unix.Close(fd)
 }
+
+// Timespec is struct __kernel_timespec, 64-bit fields on every
+// architecture (an IORING_OP_TIMEOUT's period).
+type Timespec struct{ Sec, Nsec int64 }
+
+// NsecToTimespec converts nanoseconds to a Timespec.
+func NsecToTimespec(ns int64) Timespec { return Timespec{Sec: ns / 1e9, Nsec: ns % 1e9} }
