@@ -355,7 +355,10 @@ run_one() { # workload impl round
 		-v ticks=$((t1 - t0)) -v busy=$((b1 - b0)) -v hz="$hz" -v sc="${syscalls:-0}" -v real="$real" -v user="$user" -v sys="$sys" \
 		-v e="$errs" -v u="$unit" -v src="$src" \
 		'BEGIN { d = (n > 0 ? n : 1e-9)
-		printf "%s\t%s\t%s\t%.0f\t%.0f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%s\t%s\t%.0f\n", w, i, r, rps, p99,
+		# wrk now and then prints a p99 of 0 for a pipelined run (its
+		# latency statistics are per batch): no figure, not a zero.
+		p = (p99 > 0 || n == 0) ? sprintf("%.0f", p99) : "-"
+		printf "%s\t%s\t%s\t%.0f\t%s\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t%s\t%s\t%.0f\n", w, i, r, rps, p,
 			ticks / hz / d * 1e6, sc / d, ticks / hz / real * 100, (user + sys) / real * 100, e, u, src,
 			busy / hz / real * 100 }' >>"$tsv"
 	log "$(tail -1 "$tsv" | tr '\t' ' ')"
