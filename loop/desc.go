@@ -230,8 +230,13 @@ func (d *Desc) wait(dr *dir, seq uint64, o *readOffer) error {
 		if dr.seq.Load() != seq || o.taken() {
 			return nil
 		}
+		// Stamp the loop as active on a descriptor's first park and every
+		// 16th after: a burst of new connections makes the run queue long
+		// before any of them has parked 16 times (with 1000 of them, for
+		// the first 0.3 s), and an unstamped long queue passes for
+		// starvation (overran).
 		dr.parks++
-		if d.lp.assist(dr.parks%16 == 0) { // the loop is starved: poll for it, look again
+		if d.lp.assist(dr.parks%16 == 1) { // the loop is starved: poll for it, look again
 			continue
 		}
 		// Announce the park, then look again: the loop (seq), Close

@@ -82,7 +82,8 @@
 // windows in which thousands of assists queued goroutines ahead of hundreds
 // of others (p99 101-180 ms in two runs of three, package net 34 ms). And a
 // late wait counts as starved only if no goroutine of the loop parked in
-// the 2.5 ms before it (parks are stamped, one in 16): a long run queue
+// the 2.5 ms before it (parks are stamped: a descriptor's first, then one
+// in 16; registrations too, for accept bursts): a long run queue
 // also makes the loop late, since the next-goroutine slot a timer wakes it
 // into goes to every goroutine readied after it, but its goroutines keep
 // parking; taking that for starvation let assists keep it going (p99

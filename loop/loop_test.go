@@ -194,6 +194,43 @@ func TestAssistDispatches(t *testing.T) {
 	}
 }
 
+// TestAcceptBurstIsNotStarvation: a descriptor registered on the loop
+// counts as progress, like a park: an accept burst queues goroutines that
+// have not parked yet, and a late wait then is not a hog's doing.
+func TestAcceptBurstIsNotStarvation(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	before := lp.late.Load()
+	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake)) // nothing parked lately
+	d2, _, _ := registered(t)
+	if d2.lp != lp {
+		t.Fatal("the one-loop group registered on another loop")
+	}
+	lp.overran()
+	if lp.late.Load() != before {
+		t.Error("a late wait counted as starvation right after a registration")
+	}
+}
+
+// TestFirstParkStampsActive: a descriptor's first park stamps its loop as
+// active (not only every 16th): new connections park too few times to be
+// seen otherwise while their burst keeps the run queue long.
+func TestFirstParkStampsActive(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	old := int64(time.Since(lp.epoch) - lateWake)
+	lp.activeAt.Store(old)
+	d.LockRead()
+	defer d.UnlockRead()
+	d.SetReadDeadline(time.Now().Add(time.Millisecond))
+	if err := d.WaitRead(d.ReadSeq()); err == nil {
+		t.Fatal("WaitRead returned without a timeout on a silent socket")
+	}
+	if lp.activeAt.Load() == old {
+		t.Error("a descriptor's first park did not stamp its loop as active")
+	}
+}
+
 // TestLongQueueIsNotStarvation: a late wait counts as starvation only if no
 // goroutine of the loop parked for lateWake/2 before it: goroutines that
 // kept parking mean a long run queue held the loop back, not a hog.
