@@ -76,10 +76,14 @@ type uconn struct {
 	got                int  // bytes of the echo received
 	sent               int  // bytes of the message sent
 	sending, receiving bool // an op is in flight
-	inflight           bool // a message is on its way
 	t0                 time.Time
 	dead               bool
 }
+
+// waiting reports whether c's message is on its way: the next one starts
+// within the completion that ends this one, so an op in flight on a live
+// connection is exactly that.
+func (c *uconn) waiting() bool { return !c.dead && (c.sending || c.receiving) }
 
 // diag receives the description of each bad echo (tests silence it).
 var diag io.Writer = os.Stderr
@@ -147,14 +151,13 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 	limit := end.Add(grace) // nothing outlives the run by much
 	next := func(i int, c *uconn, now time.Time) {
 		if !now.Before(end) {
-			c.inflight = false
 			return
 		}
 		if len(c.msg) >= 8 {
 			binary.LittleEndian.PutUint32(c.msg, uint32(i))
 			binary.LittleEndian.PutUint32(c.msg[4:], c.seq)
 		}
-		c.sent, c.got, c.inflight, c.t0 = 0, 0, true, now
+		c.sent, c.got, c.t0 = 0, 0, now
 		send(i, c)
 		recv(i, c)
 	}
@@ -162,7 +165,7 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 	// kernel complete its ops in flight at once.
 	kill := func(i int, c *uconn, format string, args ...any) {
 		bad[i]++
-		c.dead, c.inflight = true, false
+		c.dead = true
 		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 		fmt.Fprintf(diag, "echoload: conn %d message %d: "+format+"\n", append([]any{i, c.seq}, args...)...)
 	}
@@ -173,7 +176,7 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 	for {
 		busy, owned := 0, ticking
 		for _, c := range cs {
-			if c.inflight {
+			if c.waiting() {
 				busy++
 			}
 			if c.sending || c.receiving {
@@ -242,7 +245,7 @@ func runUring(addr string, nconns int, dur, grace time.Duration, msg0 []byte) (h
 		})
 		if now.After(limit) {
 			for i, c := range cs {
-				if c.inflight {
+				if c.waiting() {
 					kill(i, c, "no echo within %v of the end", grace)
 				}
 			}
