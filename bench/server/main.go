@@ -23,8 +23,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/netloop/netloop"
 )
@@ -41,7 +43,23 @@ func main() {
 	loops := flag.Int("loops", 0, "netloop event loops (ListenConfig.Loops; 0: GOMAXPROCS)")
 	burn := flag.Int("burn", 0, "CPU-bound goroutines spinning beside the I/O (every P busy)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile (runtime/pprof) to this file, from start to SIGTERM")
+	tracefile := flag.String("trace", "", "write an execution trace (runtime/trace) of the second from 3 s to 4 s after start to this file")
 	flag.Parse()
+	if *tracefile != "" {
+		go func() {
+			time.Sleep(3 * time.Second)
+			f, err := os.Create(*tracefile)
+			if err != nil {
+				log.Fatal(err)
+			}
+			if err := trace.Start(f); err != nil {
+				log.Fatal(err)
+			}
+			time.Sleep(time.Second)
+			trace.Stop()
+			f.Close()
+		}()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
