@@ -106,11 +106,11 @@ func TestStaleEventDropped(t *testing.T) {
 	}
 	defer d.Close(syscall.Close)
 	seq := d.ReadSeq()
-	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup}, 1, false)
+	dispatch(&poll.Event{Fd: int32(a), Tag: oldGen, Flags: poll.Readable | poll.Hup}, 1, false, false)
 	if d.ReadSeq() != seq || d.ReadHup() {
 		t.Fatal("stale event applied to the new registration")
 	}
-	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable}, 1, false)
+	dispatch(&poll.Event{Fd: int32(a), Tag: d.gen, Flags: poll.Readable}, 1, false, false)
 	if d.ReadSeq() == seq {
 		t.Fatal("current event not applied")
 	}
@@ -224,4 +224,37 @@ func TestIdleFootprint(t *testing.T) {
 	if d.w.wake != nil {
 		t.Error("the write side made a wake channel nobody waited on")
 	}
+}
+
+// TestShortReadTrustedOnlyWhileFed: a short read proves the socket empty
+// (ReadDrained) only while the loop keeps up; while it is starved its seq
+// lags, and only EAGAIN at the same seq does.
+func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	d.LockRead()
+	defer d.UnlockRead()
+	seq := d.ReadSeq()
+	for _, c := range []struct {
+		starved, certain, want bool
+	}{
+		{false, false, true},
+		{false, true, true},
+		{true, false, false}, // stale: the reader must try its read
+		{true, true, true},   // EAGAIN at seq: park, or it would spin
+	} {
+		lp.lateAt.Store(0)
+		if c.starved {
+			lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
+		}
+		d.r.drained = false
+		d.SetReadDrained(seq, c.certain)
+		if got := d.ReadDrained(seq); got != c.want {
+			t.Errorf("starved %v, drained by EAGAIN %v: ReadDrained = %v, want %v", c.starved, c.certain, got, c.want)
+		}
+		if d.ReadDrained(seq + 1) {
+			t.Errorf("starved %v, drained by EAGAIN %v: drained at a later seq", c.starved, c.certain)
+		}
+	}
+	lp.lateAt.Store(0)
 }

@@ -38,6 +38,7 @@ type Loop struct {
 	helping  atomic.Bool   // an assist is polling: owns helper and helpEvs
 	helpEvs  []poll.Event  // assist's batch
 	assists  atomic.Uint64 // polls done by assists
+	relay    relay         // a starved loop's wake-ups, with more than one P
 
 	// Batched sends and reads (send.go, recv.go); ring is nil where
 	// io_uring is unavailable, and batching is whether it is not nil.
@@ -243,10 +244,10 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				id := lp.newBatch()
 				// Not while starved (lateAt, not starved: that is
 				// decided once per wake-up, which full batches prolong).
-				claim := lp.batching.Load() && lp.lateAt.Load() == 0
-				for i := range evs[:n] {
-					dispatch(&evs[i], id, claim)
-				}
+				late := lp.lateAt.Load() != 0
+				claim := lp.batching.Load() && !late
+				relay := late && runtime.GOMAXPROCS(0) > 1
+				lp.dispatchAll(evs[:n], id, claim, relay)
 				if len(lp.claims) > 0 {
 					lp.recvAll()
 				}
@@ -354,10 +355,7 @@ func (lp *Loop) assist(stamp bool) bool {
 		if n > 0 {
 			lp.batches.Add(1)
 			lp.events.Add(uint64(n))
-			id := lp.newBatch()
-			for i := range lp.helpEvs[:n] {
-				dispatch(&lp.helpEvs[i], id, false)
-			}
+			lp.dispatchAll(lp.helpEvs[:n], lp.newBatch(), false, runtime.GOMAXPROCS(0) > 1)
 		}
 	}
 	lp.helping.Store(false)
@@ -389,6 +387,9 @@ func (lp *Loop) probed() {
 		lp.overran()
 	}
 	lp.probing.Store(false)
+	if lp.relay.unstick() {
+		lp.probe() // look again until the relay has emptied
+	}
 }
 
 // overran records a wait that came back lateWake late, unless goroutines
@@ -407,13 +408,29 @@ func (lp *Loop) overran() {
 	lp.late.Add(1)
 }
 
+// dispatchAll dispatches batch id. With relay (the loop is starved and
+// there is more than one P), the goroutines it wakes are woken one after
+// the other (relay.go).
+func (lp *Loop) dispatchAll(evs []poll.Event, id uint32, claim, relay bool) {
+	if relay {
+		lp.relay.unstick()
+	}
+	for i := range evs {
+		dispatch(&evs[i], id, claim, relay)
+	}
+	if relay {
+		lp.relay.next()
+	}
+}
+
 // dispatch applies one event to the Desc it names. An event whose tag does
 // not match the registered generation belongs to a descriptor that was
 // closed (and whose number may already be reused) after the batch was
 // fetched: it is dropped (invariant 1). With claim (the loop's own
 // dispatch, not an assist's), a read event claims the reader's read offer
-// for the loop's recvAll, which then wakes the reader.
-func dispatch(ev *poll.Event, id uint32, claim bool) {
+// for the loop's recvAll, which then wakes the reader. With relay, the
+// goroutines to wake join the loop's relay instead of being woken.
+func dispatch(ev *poll.Event, id uint32, claim, relay bool) {
 	d := fds.get(int(ev.Fd))
 	if d == nil || (poll.HasTags && d.gen != ev.Tag) {
 		return
@@ -426,12 +443,20 @@ func dispatch(ev *poll.Event, id uint32, claim bool) {
 	}
 	if ev.Flags&poll.Readable != 0 {
 		d.advance(&d.r, id)
-		if !claim || !d.lp.claim(d) {
+		switch {
+		case relay:
+			d.lp.relay.push(&d.r)
+		case !claim || !d.lp.claim(d):
 			d.r.signal()
 		}
 	}
 	if ev.Flags&poll.Writable != 0 {
-		d.ready(&d.w, id)
+		if relay {
+			d.advance(&d.w, id)
+			d.lp.relay.push(&d.w)
+		} else {
+			d.ready(&d.w, id)
+		}
 	}
 }
 

@@ -106,6 +106,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		dr.announce()
 		if o.state.Load() == offerClaimed {
 			<-dr.wake
+			d.lp.relay.next() // a token moves the relay on (relay.go)
 		}
 		dr.parked.Store(false)
 	}

@@ -232,7 +232,7 @@ func result(t *testing.T, ch <-chan offerResult) offerResult {
 // offer and, after the batch, reads for it (or wakes the reader).
 func readEvent(lp *Loop, ds ...*Desc) {
 	for _, d := range ds {
-		dispatch(&poll.Event{Fd: int32(d.fd), Tag: d.gen, Flags: poll.Readable}, 1, true)
+		dispatch(&poll.Event{Fd: int32(d.fd), Tag: d.gen, Flags: poll.Readable}, 1, true, false)
 	}
 	if len(lp.claims) > 0 {
 		lp.recvAll()

@@ -1,0 +1,165 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
+package loop
+
+import (
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/netloop/netloop/poll"
+)
+
+// parkedDirs returns n fresh descriptors of one loop whose read directions
+// look parked (announced, nobody blocked), so that a token sent to one
+// stays in its channel for the test to see.
+func parkedDirs(t *testing.T, n int) []*Desc {
+	t.Helper()
+	var ds []*Desc
+	for range n {
+		d, _, _ := registered(t)
+		if len(ds) > 0 && d.lp != ds[0].lp {
+			t.Fatal("the descriptors are on different loops")
+		}
+		d.r.announce()
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+// queue advances and queues ds's read directions in their loop's relay, as
+// a starved loop's dispatch does.
+func queue(ds []*Desc) {
+	lp := ds[0].lp
+	id := lp.newBatch()
+	for _, d := range ds {
+		d.advance(&d.r, id)
+		lp.relay.push(&d.r)
+	}
+}
+
+// tokens reports which of ds's read directions have a token waiting.
+func tokens(ds []*Desc) []bool {
+	var got []bool
+	for _, d := range ds {
+		got = append(got, len(d.r.wake) > 0)
+	}
+	return got
+}
+
+// TestRelayHandsOn: the relay wakes one parked goroutine per turn, in
+// order, and a goroutine hands the turn on when it has taken its token.
+func TestRelayHandsOn(t *testing.T) {
+	ds := parkedDirs(t, 3)
+	lp := ds[0].lp
+	queue(ds)
+	for i := range ds {
+		lp.relay.next()
+		want := []bool{false, false, false}
+		want[i] = true
+		if got := tokens(ds); !slices.Equal(got, want) {
+			t.Fatalf("turn %d: tokens %v, want %v", i, got, want)
+		}
+		if q, want := lp.relay.queued.Load(), int32(len(ds)-1-i); q != want {
+			t.Errorf("turn %d: relay holds %d, want %d", i, q, want)
+		}
+		<-ds[i].r.wake // the woken goroutine takes its token
+	}
+	lp.relay.next() // the last one's turn: nothing left
+	if got := tokens(ds); slices.Contains(got, true) {
+		t.Errorf("tokens after the relay emptied: %v", got)
+	}
+}
+
+// TestRelaySkipsUnparked: a direction whose goroutine is not parked takes
+// no turn; the next parked one does.
+func TestRelaySkipsUnparked(t *testing.T) {
+	ds := parkedDirs(t, 3)
+	ds[0].r.parked.Store(false)
+	ds[1].r.parked.Store(false)
+	queue(ds)
+	ds[0].lp.relay.next()
+	if got, want := tokens(ds), []bool{false, false, true}; !slices.Equal(got, want) {
+		t.Errorf("tokens %v, want %v", got, want)
+	}
+	if q := ds[0].lp.relay.queued.Load(); q != 0 {
+		t.Errorf("relay holds %d, want 0", q)
+	}
+}
+
+// TestRelayUnsticks: a relay that hands no turn on for relayStall is woken
+// all at once by unstick (the probe's and the next batch's call), and not
+// before.
+func TestRelayUnsticks(t *testing.T) {
+	ds := parkedDirs(t, 3)
+	lp := ds[0].lp
+	queue(ds)
+	if !lp.relay.unstick() {
+		t.Error("unstick emptied a relay that had just begun")
+	}
+	if got := tokens(ds); slices.Contains(got, true) {
+		t.Errorf("tokens after an early unstick: %v, want none", got)
+	}
+	lp.relay.mu.Lock()
+	lp.relay.moved -= int64(relayStall) // as if the last turn were relayStall ago
+	lp.relay.mu.Unlock()
+	if lp.relay.unstick() {
+		t.Error("unstick left a stalled relay non-empty")
+	}
+	if got := tokens(ds); slices.Contains(got, false) {
+		t.Errorf("tokens after unsticking: %v, want all", got)
+	}
+}
+
+// TestStarvedDispatchRelays: with relay (a starved loop, more than one P),
+// dispatch queues the goroutines it wakes and wakes the first; otherwise it
+// wakes them all.
+func TestStarvedDispatchRelays(t *testing.T) {
+	for _, relay := range []bool{false, true} {
+		ds := parkedDirs(t, 3)
+		lp := ds[0].lp
+		var evs []poll.Event
+		for _, d := range ds {
+			evs = append(evs, poll.Event{Fd: int32(d.fd), Tag: d.gen, Flags: poll.Readable})
+		}
+		seqs := []uint64{ds[0].ReadSeq(), ds[1].ReadSeq(), ds[2].ReadSeq()}
+		lp.dispatchAll(evs, lp.newBatch(), false, relay)
+		want := []bool{true, !relay, !relay}
+		if got := tokens(ds); !slices.Equal(got, want) {
+			t.Errorf("relay %v: tokens after dispatch %v, want %v", relay, got, want)
+		}
+		for i, d := range ds {
+			if d.ReadSeq() == seqs[i] {
+				t.Errorf("relay %v: descriptor %d's seq did not advance", relay, i)
+			}
+		}
+		lp.relay.unstick() // leave nothing queued: the relay is the loop's
+		lp.relay.mu.Lock()
+		lp.relay.moved -= int64(relayStall)
+		lp.relay.mu.Unlock()
+		lp.relay.unstick()
+	}
+}
+
+// TestRelayedReadersAllWake: real parked readers, relayed, all wake: each
+// hands the turn on when it runs.
+func TestRelayedReadersAllWake(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	var ds []*Desc
+	var dones []<-chan error
+	for range 8 {
+		d, _, _ := registered(t)
+		ds = append(ds, d)
+		dones = append(dones, parkReader(t, d))
+	}
+	queue(ds)
+	ds[0].lp.relay.next()
+	for i, done := range dones {
+		if err := <-done; err != nil { // parkReader's watchdog deadline
+			t.Fatalf("reader %d: %v (a relayed wake-up was lost)", i, err)
+		}
+	}
+	if q := ds[0].lp.relay.queued.Load(); q != 0 {
+		t.Errorf("relay holds %d after every reader woke", q)
+	}
+}
