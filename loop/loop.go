@@ -387,9 +387,6 @@ func (lp *Loop) probed() {
 		lp.overran()
 	}
 	lp.probing.Store(false)
-	if lp.relay.unstick() {
-		lp.probe() // look again until the relay has emptied
-	}
 }
 
 // overran records a wait that came back lateWake late, unless goroutines
@@ -412,9 +409,6 @@ func (lp *Loop) overran() {
 // there is more than one P), the goroutines it wakes are woken one after
 // the other (relay.go).
 func (lp *Loop) dispatchAll(evs []poll.Event, id uint32, claim, relay bool) {
-	if relay {
-		lp.relay.unstick()
-	}
 	for i := range evs {
 		dispatch(&evs[i], id, claim, relay)
 	}

@@ -29,20 +29,26 @@ import (
 // WaitReadInto call next after every token they take); a direction whose
 // goroutine is no longer parked is skipped. Should the relay still stall
 // (a token that nobody takes because its goroutine saw the advance before
-// it blocked and never parks again), the loop's next batch or its probe
-// timer wakes everything left in it once no turn has been handed on for
-// relayStall; the probe looks again until the relay has emptied.
+// it blocked and never parks again), a timer wakes everything left in it
+// once no turn has been handed on for relayStall, one time slice of the
+// runtime's: a turn that takes longer is one whose goroutine was preempted
+// or never ran. (Checking every 100 µs and flushing after 1 ms measured
+// worse: a goroutine serving a peer that answers at once keeps its P for
+// milliseconds without parking, and flushing then puts every other
+// goroutine behind the hog again.)
 type relay struct {
 	queued atomic.Int32 // len(q) - head, for the empty check without mu
 	mu     sync.Mutex
 	q      []*dir // directions to wake, in order, from head
 	head   int
-	moved  int64 // mono() when a turn was last handed on, or the relay began
+	moved  int64       // mono() when a turn was last handed on, or the relay began
+	timer  *time.Timer // calls check while the relay holds anything
+	armed  bool        // timer is pending
 }
 
 // relayStall is how long a relay may go without handing a turn on before
-// unstick wakes everything left in it.
-const relayStall = time.Millisecond
+// its timer wakes everything left in it.
+const relayStall = 10 * time.Millisecond
 
 // push queues dr, whose seq the caller has just advanced.
 func (r *relay) push(dr *dir) {
@@ -52,6 +58,26 @@ func (r *relay) push(dr *dir) {
 	}
 	r.q = append(r.q, dr)
 	r.queued.Add(1)
+	if !r.armed {
+		r.armed = true
+		if r.timer == nil {
+			r.timer = time.AfterFunc(relayStall, r.check)
+		} else {
+			r.timer.Reset(relayStall)
+		}
+	}
+	r.mu.Unlock()
+}
+
+// check is the timer's callback: it unsticks the relay, and looks again
+// later while anything is left.
+func (r *relay) check() {
+	left := r.unstick()
+	r.mu.Lock()
+	r.armed = left || r.head < len(r.q)
+	if r.armed {
+		r.timer.Reset(relayStall)
+	}
 	r.mu.Unlock()
 }
 
