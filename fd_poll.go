@@ -246,6 +246,9 @@ func (fd *netFD) Write(p []byte) (int, error) {
 		seq := d.WriteSeq()
 		n, err := sysSend(d, p[nn:max])
 		nn += n
+		if n > 0 {
+			d.Wrote()
+		}
 		if nn == len(p) {
 			// Done, or a zero-length write that failed (EPIPE after
 			// CloseWrite): package net reports the error of that call.

@@ -227,8 +227,9 @@ func TestIdleFootprint(t *testing.T) {
 }
 
 // TestShortReadTrustedOnlyWhileFed: a short read proves the socket empty
-// (ReadDrained) only while the loop keeps up; while it is starved its seq
-// lags, and only EAGAIN at the same seq does.
+// (ReadDrained) while the loop keeps up, or if nothing was written since:
+// while the loop is starved its seq lags, and a peer may already have
+// answered our write. EAGAIN at the same seq always does.
 func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 	d, _, _ := registered(t)
 	lp := d.lp
@@ -236,24 +237,34 @@ func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 	defer d.UnlockRead()
 	seq := d.ReadSeq()
 	for _, c := range []struct {
-		starved, certain, want bool
+		starved, certain, wrote, want bool
 	}{
-		{false, false, true},
-		{false, true, true},
-		{true, false, false}, // stale: the reader must try its read
-		{true, true, true},   // EAGAIN at seq: park, or it would spin
+		{false, false, false, true},
+		{false, false, true, true},
+		{false, true, true, true},
+		{true, false, false, true}, // nothing written: nothing to answer
+		{true, false, true, false}, // stale: the reader must try its read
+		{true, true, true, true},   // EAGAIN at seq: park, or it would spin
 	} {
 		lp.lateAt.Store(0)
 		if c.starved {
 			lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
 		}
 		d.r.drained = false
+		d.Wrote()
 		d.SetReadDrained(seq, c.certain)
+		if c.wrote {
+			d.Wrote()
+		} else if !c.certain && d.wrote.Load() {
+			t.Error("a short read did not clear wrote")
+		}
 		if got := d.ReadDrained(seq); got != c.want {
-			t.Errorf("starved %v, drained by EAGAIN %v: ReadDrained = %v, want %v", c.starved, c.certain, got, c.want)
+			t.Errorf("starved %v, drained by EAGAIN %v, wrote since %v: ReadDrained = %v, want %v",
+				c.starved, c.certain, c.wrote, got, c.want)
 		}
 		if d.ReadDrained(seq + 1) {
-			t.Errorf("starved %v, drained by EAGAIN %v: drained at a later seq", c.starved, c.certain)
+			t.Errorf("starved %v, drained by EAGAIN %v, wrote since %v: drained at a later seq",
+				c.starved, c.certain, c.wrote)
 		}
 	}
 	lp.lateAt.Store(0)

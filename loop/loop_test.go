@@ -121,6 +121,15 @@ func TestAssistGate(t *testing.T) {
 
 	d, _, _ := registered(t)
 	lp := d.lp
+	// Let the loop dispatch the new socket's first writable event: it
+	// stores polledAt as it does, from a clock read before its wait, and
+	// could otherwise overwrite the assist's below with an older time.
+	for deadline := time.Now().Add(5 * time.Second); d.WriteSeq() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop did not dispatch the new socket's writable event")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	if lp.lateAt.Load() == 0 && lp.assist(false) {
 		t.Error("assisted a loop that was never starved")
 	}
