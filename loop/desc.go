@@ -27,6 +27,8 @@ import (
 //		EAGAIN: d.SetReadDrained(seq, true); continue
 //		short read on a stream: d.SetReadDrained(seq, false)
 //	}
+//	writes: as reads, with WriteSeq and WaitWrite; after a write that
+//	moved bytes, d.Wrote() (see ReadDrained)
 //
 // Close marks d closing, wakes every parked goroutine, waits until the last
 // reference is dropped, then unregisters the descriptor from its poller,
@@ -229,7 +231,8 @@ func (d *Desc) Wrote() {
 // A short read proves the socket empty only at the moment of the read, and
 // seq stands for "no event since" only while the loop keeps up. While the
 // loop is starved (see "When every P is busy" in the package doc) its seq
-// lags: a peer that answers our write at once (a client woken by it on the
+// lags (lateAt is set: within 200 ms of a starved wait, as for assists): a
+// peer that answers our write at once (a client woken by it on the
 // same CPU) has often sent its next request before our reader comes back,
 // and package net's reader, which always tries read(2), reads it then and
 // keeps its P, where ours would park until the starved loop saw the event,
@@ -276,7 +279,7 @@ func (d *Desc) wait(dr *dir, seq uint64, o *readOffer) error {
 		// parked, so either they see parked or we see their store.
 		dr.announce()
 		if err := d.check(dr); err != nil || dr.seq.Load() != seq || o.taken() {
-			dr.parked.Store(false)
+			d.lp.relay.handOn(dr.unpark(), false)
 			continue
 		}
 		token := true
@@ -285,11 +288,23 @@ func (d *Desc) wait(dr *dir, seq uint64, o *readOffer) error {
 		} else {
 			<-dr.wake
 		}
-		if token {
-			d.lp.relay.next() // a token moves the relay on (relay.go)
-		}
 		d.woke(dr)
-		dr.parked.Store(false)
+		d.lp.relay.handOn(token, dr.unpark())
+	}
+}
+
+// unpark clears parked and takes a token that a waker sent meanwhile
+// (after the caller's last look, or beside the one it took), reporting
+// whether there was one. The caller looks again anyway; taking the token
+// spares it a spurious wake-up at its next park and, if the relay sent it,
+// lets the caller hand the relay on (relay.go).
+func (dr *dir) unpark() bool {
+	dr.parked.Store(false)
+	select {
+	case <-dr.wake:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -89,6 +89,23 @@
 // parking; taking that for starvation let assists keep it going (p99
 // 1.26 s, once in three runs).
 //
+// Two more things keep a starved loop's readers level with package net's
+// (an execution trace of GOMAXPROCS=2 with two spinning goroutines showed
+// where they lagged). First, package net's reader that has written a reply
+// tries read(2) before it parks, and a client woken by that reply on the
+// same CPU has often sent its next request by then, so one goroutine
+// serves request after request while it holds the P; ours parked on the
+// short read that had proved the socket empty before the reply. So while
+// the loop is starved, a short read followed by a write no longer proves
+// anything (Desc.ReadDrained; a reader that wrote nothing, a slow-loris
+// peer's, still parks without a read). Second, with more than one P, the
+// goroutines a starved loop wakes are woken one after another, each by the
+// one before (relay.go): every goroutine a loop wakes lands behind the hog
+// the P took from the global queue with the loop, except the last, which
+// takes the P's next-goroutine slot, and a relay hands that slot on.
+// Measured with wrk -c50 (bench/RESULTS.md): two spinning goroutines at
+// GOMAXPROCS=2, 0.88-0.92x package net's requests, from 0.72-0.82x.
+//
 // # Batched reads and writes
 //
 // Once a loop reads one request and writes one reply per syscall, the

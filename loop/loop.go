@@ -210,6 +210,7 @@ const (
 func (lp *Loop) run(rc syscall.RawConn) {
 	defer close(lp.done)
 	defer lp.probeT.Stop() // nothing of the loop outlives it
+	defer lp.relay.stop()
 	evs := make([]poll.Event, batchSize)
 	var (
 		parked   time.Time // when the loop last parked in the runtime's poller
@@ -244,10 +245,9 @@ func (lp *Loop) run(rc syscall.RawConn) {
 				id := lp.newBatch()
 				// Not while starved (lateAt, not starved: that is
 				// decided once per wake-up, which full batches prolong).
-				late := lp.lateAt.Load() != 0
-				claim := lp.batching.Load() && !late
-				relay := late && runtime.GOMAXPROCS(0) > 1
-				lp.dispatchAll(evs[:n], id, claim, relay)
+				late := lp.lateAt.Load()
+				claim := lp.batching.Load() && late == 0
+				lp.dispatchAll(evs[:n], id, claim, lp.relaying(late))
 				if len(lp.claims) > 0 {
 					lp.recvAll()
 				}
@@ -355,7 +355,7 @@ func (lp *Loop) assist(stamp bool) bool {
 		if n > 0 {
 			lp.batches.Add(1)
 			lp.events.Add(uint64(n))
-			lp.dispatchAll(lp.helpEvs[:n], lp.newBatch(), false, runtime.GOMAXPROCS(0) > 1)
+			lp.dispatchAll(lp.helpEvs[:n], lp.newBatch(), false, lp.relaying(late))
 		}
 	}
 	lp.helping.Store(false)
@@ -405,10 +405,19 @@ func (lp *Loop) overran() {
 	lp.late.Add(1)
 }
 
-// dispatchAll dispatches batch id. With relay (the loop is starved and
-// there is more than one P), the goroutines it wakes are woken one after
-// the other (relay.go).
+// relaying reports whether a batch of a loop last starved at late (0:
+// never) wakes its goroutines through the relay (relay.go): with more than
+// one P, within starvedHold of a starved wait.
+func (lp *Loop) relaying(late int64) bool {
+	return late != 0 && int64(time.Since(lp.epoch))-late < int64(starvedHold) && runtime.GOMAXPROCS(0) > 1
+}
+
+// dispatchAll dispatches batch id. With relay, the goroutines it wakes are
+// woken one after the other (relay.go).
 func (lp *Loop) dispatchAll(evs []poll.Event, id uint32, claim, relay bool) {
+	if relay {
+		lp.relay.unstick()
+	}
 	for i := range evs {
 		dispatch(&evs[i], id, claim, relay)
 	}
@@ -439,7 +448,9 @@ func dispatch(ev *poll.Event, id uint32, claim, relay bool) {
 		d.advance(&d.r, id)
 		switch {
 		case relay:
-			d.lp.relay.push(&d.r)
+			if d.r.parked.Load() { // one not parked sees the advance
+				d.lp.relay.push(&d.r)
+			}
 		case !claim || !d.lp.claim(d):
 			d.r.signal()
 		}
@@ -447,7 +458,9 @@ func dispatch(ev *poll.Event, id uint32, claim, relay bool) {
 	if ev.Flags&poll.Writable != 0 {
 		if relay {
 			d.advance(&d.w, id)
-			d.lp.relay.push(&d.w)
+			if d.w.parked.Load() {
+				d.lp.relay.push(&d.w)
+			}
 		} else {
 			d.ready(&d.w, id)
 		}
@@ -462,7 +475,9 @@ func (lp *Loop) newBatch() uint32 {
 	if id == 0 { // wrapped: 0 means "not woken by a batch"
 		id = lp.batchID.Add(1)
 	}
-	lp.left.Store(0)
+	if lp.left.Load() != 0 {
+		lp.left.Store(0)
+	}
 	return id
 }
 

@@ -104,11 +104,12 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 		// Claimed: park until recvAll's signal (it stores the state
 		// before it loads parked, as wait's wakers do).
 		dr.announce()
+		token := false
 		if o.state.Load() == offerClaimed {
 			<-dr.wake
-			d.lp.relay.next() // a token moves the relay on (relay.go)
+			token = true
 		}
-		dr.parked.Store(false)
+		d.lp.relay.handOn(token, dr.unpark())
 	}
 	d.offer.Store(nil)
 	// The state stays withdrawn or done (the loop may still hold o from

@@ -22,20 +22,23 @@ import (
 // 0.79x the p99 of the same build without the relay.
 //
 // Delaying a wake-up loses none: the loop advances seq before it queues a
-// direction, so a goroutine that has not parked yet sees the advance when
-// it looks again after announcing its park, and one that has parked stays
-// queued until its turn. A turn is handed on only by a goroutine that
-// consumed a token, so each token moves the relay on once (wait and
-// WaitReadInto call next after every token they take); a direction whose
-// goroutine is no longer parked is skipped. Should the relay still stall
-// (a token that nobody takes because its goroutine saw the advance before
-// it blocked and never parks again), a timer wakes everything left in it
-// once no turn has been handed on for relayStall, one time slice of the
-// runtime's: a turn that takes longer is one whose goroutine was preempted
-// or never ran. (Checking every 100 µs and flushing after 1 ms measured
-// worse: a goroutine serving a peer that answers at once keeps its P for
-// milliseconds without parking, and flushing then puts every other
-// goroutine behind the hog again.)
+// direction (and queues only directions parked then), so a goroutine that
+// has not parked yet sees the advance when it looks again after announcing
+// its park, and one that has parked stays queued until its turn. Each
+// token a goroutine takes moves the relay on once (handOn, after the
+// goroutine has cleared parked, so that it cannot hand the turn to itself
+// if its direction was queued twice), including a token it finds when it
+// stops parking without having blocked; a direction whose goroutine is no
+// longer parked is skipped. Turns are still lost where a token is never
+// taken (its goroutine never parks again), and every batch and every token
+// from elsewhere (Close, deadlines, recvAll) may start a chain of its own:
+// the relay keeps most wake-ups in one chain, not all. A timer wakes
+// everything left once no turn has been handed on for relayStall, one time
+// slice of the runtime's; as every timer, it fires at its P's next
+// scheduling point, so a stall can last two slices. (Checking every 100 µs
+// and flushing after 1 ms measured worse: a goroutine serving a peer that
+// answers at once keeps its P for milliseconds without parking, and a
+// flush then puts every other goroutine behind the hog again.)
 type relay struct {
 	queued atomic.Int32 // len(q) - head, for the empty check without mu
 	mu     sync.Mutex
@@ -70,14 +73,41 @@ func (r *relay) push(dr *dir) {
 }
 
 // check is the timer's callback: it unsticks the relay, and looks again
-// later while anything is left.
+// relayStall after the latest turn while anything is left.
 func (r *relay) check() {
-	left := r.unstick()
+	r.unstick()
 	r.mu.Lock()
-	r.armed = left || r.head < len(r.q)
+	r.armed = r.head < len(r.q)
 	if r.armed {
-		r.timer.Reset(relayStall)
+		r.timer.Reset(max(time.Duration(r.moved+int64(relayStall)-mono()), relayStall/10))
 	}
+	r.mu.Unlock()
+}
+
+// handOn moves the relay on once for each token a goroutine took: token
+// when it woke, and found when it stopped parking (dir.unpark). Call after
+// parked is cleared.
+func (r *relay) handOn(token, found bool) {
+	if token {
+		r.next()
+	}
+	if found {
+		r.next()
+	}
+}
+
+// stop wakes everything left and stops the timer: the loop is ending.
+func (r *relay) stop() {
+	r.mu.Lock()
+	for ; r.head < len(r.q); r.head++ {
+		r.q[r.head].signal()
+		r.q[r.head] = nil
+	}
+	r.reset()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.armed = true // no timer again
 	r.mu.Unlock()
 }
 

@@ -1,4 +1,4 @@
-//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+//go:build linux
 
 package loop
 
@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/netloop/netloop/poll"
 )
@@ -27,15 +28,38 @@ func parkedDirs(t *testing.T, n int) []*Desc {
 	return ds
 }
 
-// queue advances and queues ds's read directions in their loop's relay, as
-// a starved loop's dispatch does.
-func queue(ds []*Desc) {
-	lp := ds[0].lp
-	id := lp.newBatch()
+// queue advances ds's read directions and queues them in r, as a starved
+// loop's dispatch does.
+func queue(r *relay, ds ...*Desc) {
+	id := ds[0].lp.newBatch()
 	for _, d := range ds {
 		d.advance(&d.r, id)
-		lp.relay.push(&d.r)
+		r.push(&d.r)
 	}
+}
+
+// quiet returns a relay without a timer: only hand-ons move it.
+func quiet() *relay { return &relay{armed: true} }
+
+// holdTimer keeps lp's relay timer from firing until the test ends, so that
+// only hand-ons move it; then it wakes whatever is left.
+func holdTimer(t *testing.T, lp *Loop) {
+	r := &lp.relay
+	r.mu.Lock()
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.armed = true
+	r.mu.Unlock()
+	t.Cleanup(func() {
+		r.mu.Lock()
+		r.moved -= int64(time.Hour)
+		r.mu.Unlock()
+		r.unstick()
+		r.mu.Lock()
+		r.armed = false
+		r.mu.Unlock()
+	})
 }
 
 // tokens reports which of ds's read directions have a token waiting.
@@ -51,21 +75,21 @@ func tokens(ds []*Desc) []bool {
 // order, and a goroutine hands the turn on when it has taken its token.
 func TestRelayHandsOn(t *testing.T) {
 	ds := parkedDirs(t, 3)
-	lp := ds[0].lp
-	queue(ds)
+	r := quiet()
+	queue(r, ds...)
 	for i := range ds {
-		lp.relay.next()
+		r.next()
 		want := []bool{false, false, false}
 		want[i] = true
 		if got := tokens(ds); !slices.Equal(got, want) {
 			t.Fatalf("turn %d: tokens %v, want %v", i, got, want)
 		}
-		if q, want := lp.relay.queued.Load(), int32(len(ds)-1-i); q != want {
+		if q, want := r.queued.Load(), int32(len(ds)-1-i); q != want {
 			t.Errorf("turn %d: relay holds %d, want %d", i, q, want)
 		}
 		<-ds[i].r.wake // the woken goroutine takes its token
 	}
-	lp.relay.next() // the last one's turn: nothing left
+	r.next() // the last one's turn: nothing left
 	if got := tokens(ds); slices.Contains(got, true) {
 		t.Errorf("tokens after the relay emptied: %v", got)
 	}
@@ -77,37 +101,55 @@ func TestRelaySkipsUnparked(t *testing.T) {
 	ds := parkedDirs(t, 3)
 	ds[0].r.parked.Store(false)
 	ds[1].r.parked.Store(false)
-	queue(ds)
-	ds[0].lp.relay.next()
+	r := quiet()
+	queue(r, ds...)
+	r.next()
 	if got, want := tokens(ds), []bool{false, false, true}; !slices.Equal(got, want) {
 		t.Errorf("tokens %v, want %v", got, want)
 	}
-	if q := ds[0].lp.relay.queued.Load(); q != 0 {
+	if q := r.queued.Load(); q != 0 {
 		t.Errorf("relay holds %d, want 0", q)
 	}
 }
 
 // TestRelayUnsticks: a relay that hands no turn on for relayStall is woken
-// all at once by unstick (the probe's and the next batch's call), and not
-// before.
+// all at once by unstick (its timer's call, and every relayed batch's), and
+// not before.
 func TestRelayUnsticks(t *testing.T) {
 	ds := parkedDirs(t, 3)
-	lp := ds[0].lp
-	queue(ds)
-	if !lp.relay.unstick() {
-		t.Error("unstick emptied a relay that had just begun")
+	r := quiet()
+	queue(r, ds...)
+	r.moved = mono() + int64(time.Hour) // however slow this test runs
+	if !r.unstick() {
+		t.Error("unstick emptied a relay that had not stalled")
 	}
 	if got := tokens(ds); slices.Contains(got, true) {
 		t.Errorf("tokens after an early unstick: %v, want none", got)
 	}
-	lp.relay.mu.Lock()
-	lp.relay.moved -= int64(relayStall) // as if the last turn were relayStall ago
-	lp.relay.mu.Unlock()
-	if lp.relay.unstick() {
+	r.moved = mono() - int64(relayStall) // the last turn, relayStall ago
+	if r.unstick() {
 		t.Error("unstick left a stalled relay non-empty")
 	}
 	if got := tokens(ds); slices.Contains(got, false) {
 		t.Errorf("tokens after unsticking: %v, want all", got)
+	}
+}
+
+// TestRelayTimerUnsticks: with nobody handing a turn on, the relay's timer
+// wakes what it holds.
+func TestRelayTimerUnsticks(t *testing.T) {
+	ds := parkedDirs(t, 2)
+	var r relay
+	defer r.stop()
+	queue(&r, ds...)
+	for deadline := time.Now().Add(5 * time.Second); slices.Contains(tokens(ds), false); {
+		if time.Now().After(deadline) {
+			t.Fatalf("tokens %v %v after queueing: the timer did not unstick the relay", tokens(ds), 5*time.Second)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if q := r.queued.Load(); q != 0 {
+		t.Errorf("relay holds %d after its timer fired", q)
 	}
 }
 
@@ -118,6 +160,7 @@ func TestStarvedDispatchRelays(t *testing.T) {
 	for _, relay := range []bool{false, true} {
 		ds := parkedDirs(t, 3)
 		lp := ds[0].lp
+		holdTimer(t, lp)
 		var evs []poll.Event
 		for _, d := range ds {
 			evs = append(evs, poll.Event{Fd: int32(d.fd), Tag: d.gen, Flags: poll.Readable})
@@ -133,16 +176,12 @@ func TestStarvedDispatchRelays(t *testing.T) {
 				t.Errorf("relay %v: descriptor %d's seq did not advance", relay, i)
 			}
 		}
-		lp.relay.unstick() // leave nothing queued: the relay is the loop's
-		lp.relay.mu.Lock()
-		lp.relay.moved -= int64(relayStall)
-		lp.relay.mu.Unlock()
-		lp.relay.unstick()
 	}
 }
 
-// TestRelayedReadersAllWake: real parked readers, relayed, all wake: each
-// hands the turn on when it runs.
+// TestRelayedReadersAllWake: real parked readers, relayed, all wake by
+// hand-ons alone (the timer held), even with a reader queued twice ahead
+// of the others: it must not hand the turn to itself.
 func TestRelayedReadersAllWake(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	var ds []*Desc
@@ -152,14 +191,16 @@ func TestRelayedReadersAllWake(t *testing.T) {
 		ds = append(ds, d)
 		dones = append(dones, parkReader(t, d))
 	}
-	queue(ds)
-	ds[0].lp.relay.next()
+	lp := ds[0].lp
+	holdTimer(t, lp)
+	queue(&lp.relay, append([]*Desc{ds[0]}, ds...)...)
+	lp.relay.next()
 	for i, done := range dones {
 		if err := <-done; err != nil { // parkReader's watchdog deadline
 			t.Fatalf("reader %d: %v (a relayed wake-up was lost)", i, err)
 		}
 	}
-	if q := ds[0].lp.relay.queued.Load(); q != 0 {
+	if q := lp.relay.queued.Load(); q != 0 {
 		t.Errorf("relay holds %d after every reader woke", q)
 	}
 }
