@@ -237,14 +237,16 @@ func (d *Desc) Wrote() {
 // and package net's reader, which always tries read(2), reads it then and
 // keeps its P, where ours would park until the starved loop saw the event,
 // a time slice later. So while the loop is starved, a short read followed
-// by a write (Wrote) no longer counts: the reader tries its read, and parks
-// after EAGAIN at the same seq. (GOMAXPROCS=2, two goroutines spinning:
-// 1.08x the requests. Without the write, slow-loris peers trickling bytes
-// made every reader of theirs pay a read that found nothing, and under
-// -race the p99 of the other clients went from 1-3 ms to 30-70 ms.)
+// by a write (Wrote) no longer counts, with more than one P: the reader
+// tries its read, and parks after EAGAIN at the same seq (GOMAXPROCS=2,
+// two goroutines spinning: 1.06-1.08x the requests). With one P, where the
+// loop waits on timers ahead of the hog, it measured no gain (0.98-1.04x
+// the requests, for 1.38x the syscalls). Without the write, slow-loris
+// peers, which never get one, made their readers pay a read that found
+// nothing for every byte they trickled.
 func (d *Desc) ReadDrained(seq uint64) bool {
 	return d.r.drained && d.r.drainedSeq == seq &&
-		(d.r.certain || d.lp.lateAt.Load() == 0 || !d.wrote.Load())
+		(d.r.certain || d.lp.lateAt.Load() == 0 || !d.lp.multiP.Load() || !d.wrote.Load())
 }
 
 // WaitRead parks until a read event newer than seq, the read deadline, or

@@ -237,16 +237,18 @@ func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 	defer d.UnlockRead()
 	seq := d.ReadSeq()
 	for _, c := range []struct {
-		starved, certain, wrote, want bool
+		starved, multiP, certain, wrote, want bool
 	}{
-		{false, false, false, true},
-		{false, false, true, true},
-		{false, true, true, true},
-		{true, false, false, true}, // nothing written: nothing to answer
-		{true, false, true, false}, // stale: the reader must try its read
-		{true, true, true, true},   // EAGAIN at seq: park, or it would spin
+		{false, true, false, false, true},
+		{false, true, false, true, true},
+		{false, true, true, true, true},
+		{true, true, false, false, true}, // nothing written: nothing to answer
+		{true, true, false, true, false}, // stale: the reader must try its read
+		{true, true, true, true, true},   // EAGAIN at seq: park, or it would spin
+		{true, false, false, true, true}, // one P: the loop polls on timers
 	} {
 		lp.lateAt.Store(0)
+		lp.multiP.Store(c.multiP)
 		if c.starved {
 			lp.lateAt.Store(max(int64(time.Since(lp.epoch)), 1))
 		}
@@ -259,8 +261,8 @@ func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 			t.Error("a short read did not clear wrote")
 		}
 		if got := d.ReadDrained(seq); got != c.want {
-			t.Errorf("starved %v, drained by EAGAIN %v, wrote since %v: ReadDrained = %v, want %v",
-				c.starved, c.certain, c.wrote, got, c.want)
+			t.Errorf("starved %v, several Ps %v, drained by EAGAIN %v, wrote since %v: ReadDrained = %v, want %v",
+				c.starved, c.multiP, c.certain, c.wrote, got, c.want)
 		}
 		if d.ReadDrained(seq + 1) {
 			t.Errorf("starved %v, drained by EAGAIN %v, wrote since %v: drained at a later seq",
@@ -268,4 +270,5 @@ func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 		}
 	}
 	lp.lateAt.Store(0)
+	lp.multiP.Store(false)
 }

@@ -103,8 +103,11 @@
 // one before (relay.go): every goroutine a loop wakes lands behind the hog
 // the P took from the global queue with the loop, except the last, which
 // takes the P's next-goroutine slot, and a relay hands that slot on.
-// Measured with wrk -c50 (bench/RESULTS.md): two spinning goroutines at
-// GOMAXPROCS=2, 0.88-0.92x package net's requests, from 0.72-0.82x.
+// Measured with wrk -c50 and two spinning goroutines at GOMAXPROCS=2
+// (bench/RESULTS.md, 2026-11-24): the first 1.06-1.08x the requests of the
+// build without it, the relay 1.02-1.06x and 0.79-0.93x the p99 on top;
+// 0.76-0.92x package net's requests across sittings (0.72-0.82x before),
+// and a p99 still 1.4-1.8x package net's.
 //
 // # Batched reads and writes
 //

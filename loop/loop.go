@@ -26,6 +26,7 @@ type Loop struct {
 
 	epoch    time.Time    // lateAt and probeDue count from here (monotonic)
 	lateAt   atomic.Int64 // when the last wait overran; 0: never
+	multiP   atomic.Bool  // GOMAXPROCS was above 1 then
 	probeDue atomic.Int64 // when the pending probe is due
 	probing  atomic.Bool  // a probe is pending
 	probeT   *time.Timer  // the probe's timer, made by start, reset by probe
@@ -401,6 +402,7 @@ func (lp *Loop) overran() {
 	if now-lp.activeAt.Load() < int64(lateWake/2) {
 		return
 	}
+	lp.multiP.Store(runtime.GOMAXPROCS(0) > 1)
 	lp.lateAt.Store(max(now, 1))
 	lp.late.Add(1)
 }
@@ -409,7 +411,7 @@ func (lp *Loop) overran() {
 // never) wakes its goroutines through the relay (relay.go): with more than
 // one P, within starvedHold of a starved wait.
 func (lp *Loop) relaying(late int64) bool {
-	return late != 0 && int64(time.Since(lp.epoch))-late < int64(starvedHold) && runtime.GOMAXPROCS(0) > 1
+	return late != 0 && lp.multiP.Load() && int64(time.Since(lp.epoch))-late < int64(starvedHold)
 }
 
 // dispatchAll dispatches batch id. With relay, the goroutines it wakes are

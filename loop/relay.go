@@ -18,8 +18,9 @@ import (
 // the loop wakes only the first goroutine of its batch, and each goroutine
 // of the loop that wakes from a park wakes the next one, which thereby
 // takes the slot and runs before the hog does. Measured with two spinning
-// goroutines at GOMAXPROCS=2 (bench/RESULTS.md): 1.06x the requests and
-// 0.79x the p99 of the same build without the relay.
+// goroutines at GOMAXPROCS=2 (bench/RESULTS.md): 1.02-1.06x the requests
+// and 0.79-0.93x the p99 of the same build without the relay, in two A/Bs
+// on a noisy host.
 //
 // Delaying a wake-up loses none: the loop advances seq before it queues a
 // direction (and queues only directions parked then), so a goroutine that
