@@ -96,17 +96,18 @@
 // same CPU has often sent its next request by then, so one goroutine
 // serves request after request while it holds the P; ours parked on the
 // short read that had proved the socket empty before the reply. So while
-// the loop is starved, a short read followed by a write no longer proves
-// anything (Desc.ReadDrained; a reader that wrote nothing, a slow-loris
-// peer's, still parks without a read). Second, with more than one P, the
-// goroutines a starved loop wakes are woken one after another, each by the
-// one before (relay.go): every goroutine a loop wakes lands behind the hog
-// the P took from the global queue with the loop, except the last, which
-// takes the P's next-goroutine slot, and a relay hands that slot on.
+// the loop is starved, with more than one P, a short read followed by a
+// write no longer proves anything (Desc.ReadDrained; a reader that wrote
+// nothing, a slow-loris peer's, still parks without a read). Second, with
+// more than one P, the goroutines a starved loop wakes are woken one after
+// another, each by the one before (relay.go): every goroutine a loop wakes
+// lands behind the hog the P took from the global queue with the loop,
+// except the last, which takes the P's next-goroutine slot, and a relay
+// hands that slot on.
 // Measured with wrk -c50 and two spinning goroutines at GOMAXPROCS=2
 // (bench/RESULTS.md, 2026-11-24): the first 1.06-1.08x the requests of the
 // build without it, the relay 1.02-1.06x and 0.79-0.93x the p99 on top;
-// 0.76-0.92x package net's requests across sittings (0.72-0.82x before),
+// 0.76-0.99x package net's requests across sittings (0.72-0.82x before),
 // and a p99 still 1.4-1.8x package net's.
 //
 // # Batched reads and writes
