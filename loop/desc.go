@@ -337,21 +337,26 @@ func (dr *dir) stopTimer() {
 	dr.mu.Unlock()
 }
 
-// ready is called by the loop (or an assist) for every event in this
-// direction, from batch id. While the loop is starved, a goroutine it wakes
-// counts in the loop's left until it runs (Loop.assist waits for none to
-// be left); otherwise nothing is counted, and the hot path pays one load.
-func (d *Desc) ready(dr *dir, id uint32) {
-	d.advance(dr, id)
-	dr.signal()
-}
-
-// advance is ready without the wake-up: the loop wakes a reader whose read
-// it claimed (recv.go) only once it has made the read.
+// advance is called by the loop (or an assist) for every event in this
+// direction, from batch id, before it wakes the parked goroutine (wake; a
+// reader whose read it claimed, recv.go, only once it has made the read).
+// While the loop is starved, a goroutine it wakes counts in the loop's left
+// until it runs (Loop.assist waits for none to be left); otherwise nothing
+// is counted, and the hot path pays one load.
 func (d *Desc) advance(dr *dir, id uint32) {
 	dr.seq.Add(1)
 	if dr.parked.Load() && d.lp.lateAt.Load() != 0 && dr.wokeBy.Swap(id) != id {
 		d.lp.left.Add(1)
+	}
+}
+
+// wake wakes dr's parked goroutine after an advance: at once, or with
+// relay through the loop's relay (relay.go).
+func (d *Desc) wake(dr *dir, relay bool) {
+	if relay {
+		d.lp.relay.push(dr)
+	} else {
+		dr.signal()
 	}
 }
 

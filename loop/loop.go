@@ -448,24 +448,13 @@ func dispatch(ev *poll.Event, id uint32, claim, relay bool) {
 	}
 	if ev.Flags&poll.Readable != 0 {
 		d.advance(&d.r, id)
-		switch {
-		case relay:
-			if d.r.parked.Load() { // one not parked sees the advance
-				d.lp.relay.push(&d.r)
-			}
-		case !claim || !d.lp.claim(d):
-			d.r.signal()
+		if !claim || !d.lp.claim(d) {
+			d.wake(&d.r, relay)
 		}
 	}
 	if ev.Flags&poll.Writable != 0 {
-		if relay {
-			d.advance(&d.w, id)
-			if d.w.parked.Load() {
-				d.lp.relay.push(&d.w)
-			}
-		} else {
-			d.ready(&d.w, id)
-		}
+		d.advance(&d.w, id)
+		d.wake(&d.w, relay)
 	}
 }
 

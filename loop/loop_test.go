@@ -267,8 +267,9 @@ func TestAssistWaitsForWoken(t *testing.T) {
 	d, _, _ := registered(t)
 	lp := d.lp
 	done := parkReader(t, d)
-	starve(lp)                   // wakes are counted only while starved
-	d.ready(&d.r, lp.newBatch()) // the reader is runnable; this goroutine holds the only P
+	starve(lp)                     // wakes are counted only while starved
+	d.advance(&d.r, lp.newBatch()) // the reader is runnable; this goroutine holds the only P
+	d.r.signal()
 	if got := lp.left.Load(); got != 1 {
 		t.Fatalf("left = %d after waking one reader, want 1", got)
 	}
@@ -295,7 +296,8 @@ func TestWakesUncountedUnlessStarved(t *testing.T) {
 	lp := d.lp
 	lp.lateAt.Store(0)
 	done := parkReader(t, d)
-	d.ready(&d.r, lp.newBatch())
+	d.advance(&d.r, lp.newBatch())
+	d.r.signal()
 	if got, by := lp.left.Load(), d.r.wokeBy.Load(); got != 0 || by != 0 {
 		t.Errorf("not starved, yet the wake was counted: left %d, wokeBy %d", got, by)
 	}

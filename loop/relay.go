@@ -54,8 +54,12 @@ type relay struct {
 // its timer wakes everything left in it.
 const relayStall = 10 * time.Millisecond
 
-// push queues dr, whose seq the caller has just advanced.
+// push queues dr, whose seq the caller has just advanced, if a goroutine
+// is parked on it (one that is not sees the advance when it looks again).
 func (r *relay) push(dr *dir) {
+	if !dr.parked.Load() {
+		return
+	}
 	r.mu.Lock()
 	if r.head == len(r.q) {
 		r.moved = mono()
@@ -76,8 +80,8 @@ func (r *relay) push(dr *dir) {
 // check is the timer's callback: it unsticks the relay, and looks again
 // relayStall after the latest turn while anything is left.
 func (r *relay) check() {
-	r.unstick()
 	r.mu.Lock()
+	r.unstickLocked()
 	r.armed = r.head < len(r.q)
 	if r.armed {
 		r.timer.Reset(max(time.Duration(r.moved+int64(relayStall)-mono()), relayStall/10))
@@ -100,11 +104,7 @@ func (r *relay) handOn(token, found bool) {
 // stop wakes everything left and stops the timer: the loop is ending.
 func (r *relay) stop() {
 	r.mu.Lock()
-	for ; r.head < len(r.q); r.head++ {
-		r.q[r.head].signal()
-		r.q[r.head] = nil
-	}
-	r.reset()
+	r.flush()
 	if r.timer != nil {
 		r.timer.Stop()
 	}
@@ -140,14 +140,24 @@ func (r *relay) unstick() bool {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if mono()-r.moved >= int64(relayStall) {
-		for ; r.head < len(r.q); r.head++ {
-			r.q[r.head].signal()
-			r.q[r.head] = nil
-		}
-		r.reset()
-	}
+	r.unstickLocked()
 	return r.head < len(r.q)
+}
+
+// unstickLocked is unstick with mu held.
+func (r *relay) unstickLocked() {
+	if mono()-r.moved >= int64(relayStall) {
+		r.flush()
+	}
+}
+
+// flush wakes everything left. Call with mu held.
+func (r *relay) flush() {
+	for ; r.head < len(r.q); r.head++ {
+		r.q[r.head].signal()
+		r.q[r.head] = nil
+	}
+	r.reset()
 }
 
 // reset empties q once everything in it is handed on, and counts what is

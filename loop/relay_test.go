@@ -95,16 +95,21 @@ func TestRelayHandsOn(t *testing.T) {
 	}
 }
 
-// TestRelaySkipsUnparked: a direction whose goroutine is not parked takes
-// no turn; the next parked one does.
+// TestRelaySkipsUnparked: a direction nobody is parked on is not queued,
+// and one whose goroutine stopped parking after it was queued takes no
+// turn; the next parked one does.
 func TestRelaySkipsUnparked(t *testing.T) {
-	ds := parkedDirs(t, 3)
+	ds := parkedDirs(t, 4)
 	ds[0].r.parked.Store(false)
-	ds[1].r.parked.Store(false)
 	r := quiet()
 	queue(r, ds...)
+	if q := r.queued.Load(); q != 3 {
+		t.Errorf("relay holds %d after queueing one unparked and three parked, want 3", q)
+	}
+	ds[1].r.parked.Store(false)
+	ds[2].r.parked.Store(false)
 	r.next()
-	if got, want := tokens(ds), []bool{false, false, true}; !slices.Equal(got, want) {
+	if got, want := tokens(ds), []bool{false, false, false, true}; !slices.Equal(got, want) {
 		t.Errorf("tokens %v, want %v", got, want)
 	}
 	if q := r.queued.Load(); q != 0 {
