@@ -36,8 +36,9 @@ import (
 type Desc struct {
 	fd  int
 	gen uint32 // generation: travels with every poller event for fd
-	// wrote: bytes were written since the reader's last short read (Wrote,
-	// SetReadDrained); accessed atomically, and stored only on change.
+	// wrote: bytes were written, while the loop counted as starved, since
+	// the reader's last short read (Wrote, SetReadDrained); accessed
+	// atomically, and stored only on change.
 	wrote atomic.Bool
 	lp    *Loop
 
@@ -218,9 +219,12 @@ func (d *Desc) SetReadDrained(seq uint64, certain bool) {
 }
 
 // Wrote records that a write put bytes into the socket: a peer that
-// answers them may have answered already (ReadDrained).
+// answers them may have answered already (ReadDrained). Only while the
+// loop counts as starved, the one time ReadDrained asks: otherwise a
+// request and its reply would cost two stores to a line the reader and the
+// writer share.
 func (d *Desc) Wrote() {
-	if !d.wrote.Load() {
+	if d.lp.lateAt.Load() != 0 && !d.wrote.Load() {
 		d.wrote.Store(true)
 	}
 }

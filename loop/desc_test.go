@@ -271,4 +271,9 @@ func TestShortReadTrustedOnlyWhileFed(t *testing.T) {
 	}
 	lp.lateAt.Store(0)
 	lp.multiP.Store(false)
+	d.SetReadDrained(seq, false)
+	d.Wrote()
+	if d.wrote.Load() {
+		t.Error("Wrote stored while the loop was not starved (the hot path)")
+	}
 }
