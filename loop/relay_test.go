@@ -3,8 +3,11 @@
 package loop
 
 import (
+	"fmt"
 	"runtime"
 	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,5 +210,111 @@ func TestRelayedReadersAllWake(t *testing.T) {
 	}
 	if q := lp.relay.queued.Load(); q != 0 {
 		t.Errorf("relay holds %d after every reader woke", q)
+	}
+}
+
+// TestStarvedLoopLosesNoWakeup: invariant 2 with the relay and the assists
+// at work (the loop kept counting as starved, with several Ps): readers
+// that follow the usage protocol get every byte their peers write, one at
+// a time, without a watchdog deadline passing.
+func TestStarvedLoopLosesNoWakeup(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const conns, rounds = 16, 300
+	type pair struct {
+		d    *Desc
+		a, b int
+	}
+	var ps []pair
+	for range conns {
+		d, a, b := registered(t)
+		ps = append(ps, pair{d, a, b})
+	}
+	lp := ps[0].d.lp
+	stop := make(chan struct{})
+	var starving sync.WaitGroup
+	starving.Add(1)
+	go func() { // keep the loop relaying, and its poller stale for assists
+		defer starving.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			lp.multiP.Store(true)
+			starve(lp)
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() {
+		close(stop)
+		starving.Wait()
+		lp.lateAt.Store(0)
+		lp.multiP.Store(false)
+	}()
+	assists := lp.assists.Load()
+
+	errs := make(chan error, conns)
+	for _, p := range ps {
+		go func() {
+			d := p.d
+			d.SetReadDeadline(time.Now().Add(20 * time.Second)) // watchdog
+			d.LockRead()
+			defer d.UnlockRead()
+			buf := make([]byte, 1)
+			for got := 0; got < rounds; {
+				seq := d.ReadSeq()
+				if d.ReadDrained(seq) {
+					if err := d.WaitRead(seq); err != nil {
+						errs <- fmt.Errorf("after %d bytes: %w", got, err)
+						return
+					}
+					continue
+				}
+				n, err := syscall.Read(p.a, buf)
+				switch {
+				case err == syscall.EAGAIN:
+					d.SetReadDrained(seq, true)
+				case err != nil:
+					errs <- err
+					return
+				default:
+					got += n
+				}
+			}
+			errs <- nil
+		}()
+	}
+	writeDeadline := time.Now().Add(20 * time.Second)
+	for i := range rounds {
+		for _, p := range ps {
+			for {
+				_, err := syscall.Write(p.b, []byte{byte(i)})
+				if err == nil {
+					break
+				}
+				if err != syscall.EAGAIN || time.Now().After(writeDeadline) {
+					t.Fatalf("writing byte %d: %v (a reader stopped reading?)", i, err)
+				}
+				time.Sleep(time.Millisecond) // a unix socket's buffer holds ~200 one-byte writes
+			}
+		}
+		if i%8 == 0 {
+			time.Sleep(100 * time.Microsecond) // let readers park
+		}
+	}
+	for range conns {
+		if err := <-errs; err != nil {
+			t.Fatalf("a reader of a starved loop: %v (a wake-up was lost)", err)
+		}
+	}
+	lp.relay.mu.Lock()
+	relayed := lp.relay.moved != 0
+	lp.relay.mu.Unlock()
+	if !relayed {
+		t.Error("the relay never ran")
+	}
+	if lp.assists.Load() == assists {
+		t.Error("no assist ran")
 	}
 }
