@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestProbeStopsWithLoop: a wake-up after a quiet spell arms the starvation
@@ -215,7 +216,7 @@ func TestAcceptBurstIsNotStarvation(t *testing.T) {
 	if d2.lp != lp {
 		t.Fatal("the one-loop group registered on another loop")
 	}
-	lp.overran()
+	lp.overran(-1, lateWake) // no CPU evidence needed
 	if lp.late.Load() != before {
 		t.Error("a late wait counted as starvation right after a registration")
 	}
@@ -248,12 +249,12 @@ func TestLongQueueIsNotStarvation(t *testing.T) {
 	lp := d.lp
 	before := lp.late.Load()
 	lp.activeAt.Store(int64(time.Since(lp.epoch)))
-	lp.overran()
+	lp.overran(-1, lateWake) // no CPU evidence needed
 	if lp.late.Load() != before {
 		t.Error("a late wait counted as starvation although a goroutine had just parked")
 	}
 	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake))
-	lp.overran()
+	lp.overran(-1, lateWake) // no CPU evidence needed
 	if lp.late.Load() != before+1 || lp.lateAt.Load() == 0 {
 		t.Error("a late wait after lateWake without parks did not count as starvation")
 	}
@@ -327,4 +328,90 @@ func parkReader(t *testing.T, d *Desc) <-chan error {
 		time.Sleep(time.Millisecond)
 	}
 	return done
+}
+
+// TestLateWithoutCPUIsNotStarvation: a late wait counts as starvation only
+// if the process used CPU meanwhile (a quarter of the lateness): one that
+// the kernel kept off the CPU as a whole was not held back by a goroutine
+// of its own. A wait that began while starved carries no CPU time (-1) and
+// needs no evidence.
+func TestLateWithoutCPUIsNotStarvation(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	before := lp.late.Load()
+	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake)) // nothing parked lately
+	lp.overran(processCPU(), 20*time.Millisecond)
+	if lp.late.Load() != before {
+		t.Error("a wait 20 ms late in which the process used no CPU counted as starvation")
+	}
+	lp.overran(processCPU()-int64(10*time.Millisecond), 20*time.Millisecond)
+	if lp.late.Load() != before+1 {
+		t.Error("a wait 20 ms late in which the process used 10 ms of CPU did not count as starvation")
+	}
+	if lp.cpuMark() != -1 {
+		t.Error("a starved loop read the CPU time for its next wait")
+	}
+	lp.lateAt.Store(0)
+	if lp.cpuMark() < 0 {
+		t.Error("a loop that is not starved has no CPU time for its next wait")
+	}
+}
+
+// TestOffCPUIsNotStarvation: the probe's timer comes back late when the
+// kernel keeps the thread that holds the P off the CPU (as a CPU quota, or
+// another process on the same core, does: here a sleep that does not let go
+// of the P), and that is not starvation; the same probe kept late by a
+// goroutine that computes while holding the only P is.
+func TestOffCPUIsNotStarvation(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	d, _, _ := registered(t)
+	lp := d.lp
+	probeLate := func(hold func(time.Duration)) bool {
+		t.Helper()
+		lp.lateAt.Store(0)
+		before := lp.late.Load()
+		lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake)) // nothing parked lately
+		// A time slice of its own: sysmon preempts a goroutine 10 ms
+		// or more into its slice, and the probe fires then.
+		runtime.Gosched()
+		lp.probe(timerPoll)
+		start := time.Now()
+		hold(4 * lateWake)
+		if held := time.Since(start); held < 2*lateWake {
+			t.Fatalf("held the P for only %v", held)
+		}
+		for deadline := time.Now().Add(5 * time.Second); lp.probing.Load(); {
+			if time.Now().After(deadline) {
+				t.Fatal("the probe never fired")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return lp.late.Load() != before
+	}
+	if probeLate(sleepHoldingP) {
+		t.Error("a probe late because the thread holding the P was off the CPU counted as starvation")
+	}
+	if !probeLate(spin) {
+		t.Error("a probe late behind a goroutine computing on the only P did not count as starvation")
+	}
+}
+
+// sleepHoldingP sleeps for d without letting go of the P: a raw syscall
+// does not tell the scheduler, and the runtime cannot preempt a goroutine
+// inside one. Its thread is off the CPU, and no other goroutine runs.
+func sleepHoldingP(d time.Duration) {
+	for end := time.Now().Add(d); ; {
+		left := time.Until(end)
+		if left <= 0 {
+			return
+		}
+		ts := syscall.NsecToTimespec(int64(left))
+		syscall.RawSyscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0) // EINTR: go on
+	}
+}
+
+// spin computes for d without blocking.
+func spin(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); {
+	}
 }

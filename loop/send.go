@@ -88,13 +88,21 @@ func (lp *Loop) collect(n int) bool {
 		late := time.Since(t) >= lateWake
 		if late {
 			// Kept off the P for 5 ms: a goroutine that does not block
-			// ran ahead of the loop, unless a long run queue of ones
-			// that do (overran tells them apart). Stop collecting
-			// while starved: each round would cost every writer a
-			// time slice.
-			lp.overran()
+			// may have run ahead of the loop, or a long run queue of
+			// ones that do, or the kernel kept the process off the
+			// CPU. A probe tells them apart (overran: the yield itself
+			// has no CPU time to compare, which would cost a syscall
+			// per round). It is armed for lateWake/2, not timerPoll:
+			// a hog just preempted runs again once the goroutines
+			// woken ahead of it have, and a probe that expires before
+			// that fires on time (TestEveryPBusy saw no starvation
+			// with timerPoll); one that expires in the first half of
+			// the hog's slice fires lateWake late at its preemption.
+			// Stop collecting meanwhile: while starved, each round
+			// would cost every writer a time slice.
+			lp.probe(lateWake / 2)
 		}
-		if lp.flush() == 0 || lp.ring == nil || (late && lp.lateAt.Load() != 0) {
+		if lp.flush() == 0 || lp.ring == nil || late {
 			break
 		}
 	}
