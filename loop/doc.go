@@ -87,17 +87,20 @@
 // also makes the loop late, since the next-goroutine slot a timer wakes it
 // into goes to every goroutine readied after it, but its goroutines keep
 // parking; taking that for starvation let assists keep it going (p99
-// 1.26 s, once in three runs). Nor does a loop become starved by a late
-// probe in which the process used less than a quarter of the lateness in
-// CPU time (getrusage, read when the probe is armed and when it fires,
-// and only while the loop is not starved): then the kernel kept the
-// process off the CPU (another process on its core, a CPU quota, a host
-// pause), no goroutine of its own ran ahead of the loop, and timers and
-// assists would only add work (measured: with a busy loop of another
-// process on the same core, 2-4 false starved waits in each 1 s run of
-// the root package's TestLongRunQueueIsNotStarvation, none in 20 runs
-// with the check; a goroutine that computes uses as much CPU as the
-// probe is late, 17.6 ms for 17.5 ms in TestEveryPBusy).
+// 1.26 s, once in three runs). Nor does a late probe count if, after it
+// was due, the process used less CPU time than a quarter of the lateness
+// (getrusage, read when the probe is armed and when a late one fires,
+// except within 20 ms of a starved wait, where a hog keeps making waits
+// late): then the kernel kept the process off the CPU (another process
+// on its core, a CPU quota, a host pause), no goroutine of its own ran
+// ahead of the loop, and timers and assists would only add work
+// (measured: with a busy loop of another process on the same core, 2-4
+// false starved waits in each 1 s run of the root package's
+// TestLongRunQueueIsNotStarvation, none in 20 runs with the check; a
+// goroutine that computes uses as much CPU as the probe is late, 17.6 ms
+// for 17.5 ms in TestEveryPBusy). With more than one P the check is
+// coarser: it discounts what every P could use before the probe is due,
+// and counts what the other Ps use after.
 //
 // Two more things keep a starved loop's readers level with package net's
 // (an execution trace of GOMAXPROCS=2 with two spinning goroutines showed
@@ -166,10 +169,11 @@
 // writability, both in the caller's own Write loop. A writer waits until
 // the goroutines ahead of the loop have run, which is why a starved loop
 // (a goroutine holding the P) does not collect, and why a yield that kept
-// the loop off the P for 5 ms or more ends the collecting and arms a probe
-// of 2.5 ms (which, unless goroutines of the loop kept parking meanwhile,
-// as writers waiting in a batch stamp, or the process was off the CPU,
-// marks the loop starved when a hog holds the P again).
+// the loop off the P for 5 ms or more stops it collecting until a probe
+// of 2.5 ms has fired: a hog that runs again before the probe is due makes
+// it fire late at the hog's preemption, and that marks the loop starved
+// unless goroutines of the loop kept parking meanwhile (writers waiting in
+// a batch stamp too) or the process was off the CPU.
 //
 // Where io_uring is missing, or does not complete MSG_DONTWAIT receives
 // and sends at submission (checked once per loop, on an empty and a full

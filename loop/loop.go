@@ -24,13 +24,15 @@ type Loop struct {
 	batches atomic.Uint64 // times the loop woke with events
 	late    atomic.Uint64 // waits that overran by lateWake (starvation)
 
-	epoch    time.Time    // lateAt and probeDue count from here (monotonic)
-	lateAt   atomic.Int64 // when the last wait overran; 0: never
-	multiP   atomic.Bool  // GOMAXPROCS was above 1 then
-	probeDue atomic.Int64 // when the pending probe is due
-	probeCPU atomic.Int64 // processCPU by when it is due, at most; -1: not read (see cpuMark)
-	probing  atomic.Bool  // a probe is pending
-	probeT   *time.Timer  // the probe's timer, made by start, reset by probe
+	epoch     time.Time    // lateAt and probeDue count from here (monotonic)
+	lateAt    atomic.Int64 // when the last wait overran; 0: never
+	multiP    atomic.Bool  // GOMAXPROCS was above 1 then
+	probeDue  atomic.Int64 // when the pending probe is due
+	probeCPU  atomic.Int64 // processCPU by when it is due, at most; noCPU: none needed (see cpuMark)
+	probeLate atomic.Int64 // how late the last probe fired (tests)
+	probing   atomic.Bool  // a probe is pending
+	suspect   atomic.Bool  // a yield came back late: no collecting until its probe fires
+	probeT    *time.Timer  // the probe's timer, made by start, reset by probe
 
 	polledAt atomic.Int64  // when the poller was last waited on, from epoch
 	activeAt atomic.Int64  // when a goroutine last parked on one of ours (sampled)
@@ -289,11 +291,12 @@ func (lp *Loop) run(rc syscall.RawConn) {
 		fromPark = !onTimer
 		if onTimer {
 			onTimer = false
-			cpu := lp.cpuMark()
 			t := time.Now()
 			time.Sleep(timerPoll)
 			if late := time.Since(t) - timerPoll; late >= lateWake {
-				lp.overran(cpu, late)
+				// On timers only within starvedHold of a starved
+				// wait: no CPU evidence needed (cpuMark).
+				lp.overran(noCPU, late)
 			}
 		}
 		// Read returns nil only when drain chose the timer, and an error
@@ -381,12 +384,15 @@ func (lp *Loop) probe(after time.Duration) {
 		return
 	}
 	cpu := lp.cpuMark()
-	if cpu >= 0 {
-		// Only what the process uses after the probe is due counts:
-		// the goroutines woken ahead of the timer use up to all of
-		// the Ps before (measured: a process kept off the CPU by
+	if cpu != noCPU {
+		// What the process uses before the probe is due does not
+		// count: the goroutines woken ahead of the timer use up to all
+		// of the Ps then (measured: a process kept off the CPU by
 		// another on its core used 2.6 ms of a 2.5 ms probe that came
-		// back 5.5 ms late).
+		// back 5.5 ms late). This subtracts the most it can use, so
+		// with more than one P a hog that the kernel gives under half
+		// of each core is not seen, and a pause of only the probe's
+		// own thread counts while other Ps compute.
 		cpu += int64(after) * int64(runtime.GOMAXPROCS(0))
 	}
 	lp.probeCPU.Store(cpu)
@@ -396,19 +402,24 @@ func (lp *Loop) probe(after time.Duration) {
 
 // probed is the probe timer's callback.
 func (lp *Loop) probed() {
-	if late := time.Duration(int64(time.Since(lp.epoch)) - lp.probeDue.Load()); late >= lateWake {
+	late := time.Duration(int64(time.Since(lp.epoch)) - lp.probeDue.Load())
+	lp.probeLate.Store(int64(late))
+	if late >= lateWake {
 		lp.overran(lp.probeCPU.Load(), late)
 	}
 	lp.probing.Store(false)
+	lp.suspect.Store(false) // after: a yield that found this probe pending relied on it
 }
 
-// cpuMark returns what a wait about to begin passes to overran: the
-// process's CPU time if the loop is not starved, and -1 (no evidence
-// needed) if it is. Only a loop that is not starved needs the evidence to
-// become starved, and reading it costs a syscall.
+// cpuMark returns what a probe about to be armed starts from: noCPU (no
+// evidence needed) within starvedHold of a starved wait, where a hog keeps
+// making waits late (at GOMAXPROCS=1 every 10 ms time slice), and the
+// process's CPU time otherwise, also in the rest of assistHold: pauses of
+// the whole process (a CPU quota's period is 100 ms) would otherwise keep
+// the starvation going that one hog began.
 func (lp *Loop) cpuMark() int64 {
-	if lp.lateAt.Load() != 0 {
-		return -1
+	if late := lp.lateAt.Load(); late != 0 && int64(time.Since(lp.epoch))-late < int64(starvedHold) {
+		return noCPU
 	}
 	return processCPU()
 }
@@ -426,17 +437,18 @@ func (lp *Loop) cpuMark() int64 {
 // quota, a host pause): no goroutine ran ahead of the loop then, and
 // nothing of what starvation turns on helps. A goroutine that runs on uses
 // the CPU it keeps the loop from, so a wait that began at process CPU time
-// cpu (not -1) and overran by late counts only if the process used a
-// quarter of late meanwhile. (Measured: with a busy loop of another
-// process on the test's only core, 2-3 false starved waits in each 1 s run
-// of TestLongRunQueueIsNotStarvation; one failed CI.)
+// cpu (not noCPU: see probe for what it discounts) and overran by late
+// counts only if the process used a quarter of late more. (Measured: with
+// a busy loop of another process on the test's only core, 2-4 false
+// starved waits in each 1 s run of TestLongRunQueueIsNotStarvation; one
+// failed CI.)
 func (lp *Loop) overran(cpu int64, late time.Duration) {
 	now := int64(time.Since(lp.epoch))
 	if now-lp.activeAt.Load() < int64(lateWake/2) {
 		return
 	}
-	if cpu >= 0 {
-		if c := processCPU(); c >= 0 && c-cpu < int64(late/4) {
+	if cpu != noCPU {
+		if c := processCPU(); c != noCPU && c-cpu < int64(late/4) {
 			return
 		}
 	}

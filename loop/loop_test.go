@@ -331,29 +331,57 @@ func parkReader(t *testing.T, d *Desc) <-chan error {
 }
 
 // TestLateWithoutCPUIsNotStarvation: a late wait counts as starvation only
-// if the process used CPU meanwhile (a quarter of the lateness): one that
-// the kernel kept off the CPU as a whole was not held back by a goroutine
-// of its own. A wait that began while starved carries no CPU time (-1) and
-// needs no evidence.
+// if the process used CPU after the mark (a quarter of the lateness): one
+// that the kernel kept off the CPU as a whole was not held back by a
+// goroutine of its own. Within starvedHold of a starved wait a probe
+// carries no mark (noCPU) and needs no evidence; after it, in the rest of
+// assistHold, it does.
 func TestLateWithoutCPUIsNotStarvation(t *testing.T) {
 	d, _, _ := registered(t)
 	lp := d.lp
+	lp.lateAt.Store(0)
 	before := lp.late.Load()
 	lp.activeAt.Store(int64(time.Since(lp.epoch) - lateWake)) // nothing parked lately
-	lp.overran(processCPU(), 20*time.Millisecond)
+	lp.overran(processCPU()+int64(time.Second), 20*time.Millisecond)
 	if lp.late.Load() != before {
-		t.Error("a wait 20 ms late in which the process used no CPU counted as starvation")
+		t.Error("a wait 20 ms late in which the process used no CPU after its mark counted as starvation")
 	}
 	lp.overran(processCPU()-int64(10*time.Millisecond), 20*time.Millisecond)
 	if lp.late.Load() != before+1 {
 		t.Error("a wait 20 ms late in which the process used 10 ms of CPU did not count as starvation")
 	}
-	if lp.cpuMark() != -1 {
-		t.Error("a starved loop read the CPU time for its next wait")
+	if lp.cpuMark() != noCPU {
+		t.Error("a loop starved just now read the CPU time for its next probe")
+	}
+	time.Sleep(starvedHold + 2*time.Millisecond - time.Since(lp.epoch)) // a loop this old
+	lp.lateAt.Store(int64(time.Since(lp.epoch) - starvedHold - time.Millisecond))
+	if lp.cpuMark() == noCPU {
+		t.Error("a loop starved more than starvedHold ago has no CPU time for its next probe")
 	}
 	lp.lateAt.Store(0)
-	if lp.cpuMark() < 0 {
-		t.Error("a loop that is not starved has no CPU time for its next wait")
+	if lp.cpuMark() == noCPU {
+		t.Error("a loop that is not starved has no CPU time for its next probe")
+	}
+}
+
+// TestSuspectWaitsForProbe: after a late yield the loop collects no sends
+// until the probe it armed has fired, and then collects again.
+func TestSuspectWaitsForProbe(t *testing.T) {
+	d, _, _ := registered(t)
+	lp := d.lp
+	if lp.ring == nil {
+		t.Skip("no io_uring: the loop never collects")
+	}
+	lp.lateAt.Store(0)
+	lp.suspect.Store(true)
+	if lp.collect(collectMin) {
+		t.Error("collected while a late yield's probe was pending")
+	}
+	lp.probe(timerPoll)
+	for deadline := time.Now().Add(5 * time.Second); lp.suspect.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the probe's firing did not clear suspect")
+		}
 	}
 }
 
@@ -385,6 +413,9 @@ func TestOffCPUIsNotStarvation(t *testing.T) {
 				t.Fatal("the probe never fired")
 			}
 			time.Sleep(time.Millisecond)
+		}
+		if late := time.Duration(lp.probeLate.Load()); late < lateWake {
+			t.Fatalf("the probe fired only %v late", late)
 		}
 		return lp.late.Load() != before
 	}

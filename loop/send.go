@@ -78,7 +78,7 @@ func (d *Desc) Send(p []byte) (n int, err syscall.Errno, ok bool) {
 // would queue behind the goroutine that holds the P, and the writers with
 // it.
 func (lp *Loop) collect(n int) bool {
-	if lp.ring == nil || n < collectMin || lp.lateAt.Load() != 0 {
+	if lp.ring == nil || n < collectMin || lp.lateAt.Load() != 0 || lp.suspect.Load() {
 		return false
 	}
 	for range collectRounds {
@@ -98,8 +98,11 @@ func (lp *Loop) collect(n int) bool {
 			// that fires on time (TestEveryPBusy saw no starvation
 			// with timerPoll); one that expires in the first half of
 			// the hog's slice fires lateWake late at its preemption.
-			// Stop collecting meanwhile: while starved, each round
-			// would cost every writer a time slice.
+			// Collect no more until the probe fires (suspect): while
+			// starved, each round would cost every writer a time
+			// slice. (The probe that drain arms after a quiet spell,
+			// 100 µs, yields to this one if it is pending.)
+			lp.suspect.Store(true)
 			lp.probe(lateWake / 2)
 		}
 		if lp.flush() == 0 || lp.ring == nil || late {
