@@ -296,6 +296,7 @@ func (d *Desc) wait(dr *dir, seq uint64, o *readOffer) error {
 		}
 		d.woke(dr)
 		d.lp.relay.handOn(token, dr.unpark())
+		d.lp.spread()
 	}
 }
 

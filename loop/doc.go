@@ -116,12 +116,18 @@
 // another, each by the one before (relay.go): every goroutine a loop wakes
 // lands behind the hog the P took from the global queue with the loop,
 // except the last, which takes the P's next-goroutine slot, and a relay
-// hands that slot on.
+// hands that slot on. And each goroutine so woken yields once, to the
+// global run queue (Loop.spread): a P whose spinner sysmon preempts finds
+// the spinner again on the global queue before it would steal from the
+// loop's P, so without the yield the loop's P serves every connection
+// while the other spins; from the global queue both Ps take them, as they
+// take package net's readers.
 // Measured with wrk -c50 and two spinning goroutines at GOMAXPROCS=2
 // (bench/RESULTS.md, 2026-11-24): the first 1.06-1.08x the requests of the
-// build without it, the relay 1.02-1.06x and 0.79-0.93x the p99 on top;
-// 0.76-0.99x package net's requests across sittings (0.72-0.82x before),
-// and a p99 still 1.4-1.8x package net's.
+// build without it, the relay 1.02-1.06x and 0.79-0.93x the p99 on top,
+// the yield 1.02-1.04x and 0.80-0.90x the p99 on top of both; 0.76-0.99x
+// package net's requests across sittings (0.72-0.82x before), and a p99
+// still 1.3-1.8x package net's.
 //
 // # Batched reads and writes
 //

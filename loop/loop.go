@@ -43,6 +43,7 @@ type Loop struct {
 	helpEvs  []poll.Event  // assist's batch
 	assists  atomic.Uint64 // polls done by assists
 	relay    relay         // a starved loop's wake-ups, with more than one P
+	spreads  atomic.Uint64 // yields of goroutines it woke to the global queue (spread)
 
 	// Batched sends and reads (send.go, recv.go); ring is nil where
 	// io_uring is unavailable, and batching is whether it is not nil.

@@ -110,6 +110,7 @@ func (d *Desc) WaitReadInto(seq uint64, p []byte, pool bool) (res ReadResult, ok
 			token = true
 		}
 		d.lp.relay.handOn(token, dr.unpark())
+		d.lp.spread()
 	}
 	d.offer.Store(nil)
 	// The state stays withdrawn or done (the loop may still hold o from

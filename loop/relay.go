@@ -3,6 +3,7 @@
 package loop
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,4 +168,23 @@ func (r *relay) reset() {
 		r.q, r.head = r.q[:0], 0
 	}
 	r.queued.Store(int32(len(r.q) - r.head))
+}
+
+// spread is called by a goroutine that a wake-up took out of its park: while
+// the loop relays (with more than one P, within starvedHold of a starved
+// wait) it yields once, to the global run queue. Everything a loop wakes
+// goes to the local queue of the loop's P, and a P whose spinning goroutine
+// sysmon preempts finds that goroutine again on the global queue before it
+// would steal from another P's: so the other P goes back to its spinner
+// and the loop's P serves every connection alone. From the global queue
+// both Ps take them, as they take package net's readers, which sysmon's
+// poll puts there. Measured with two spinning goroutines at GOMAXPROCS=2
+// (http, wrk -c50; A/Bs of 3 and 5 rounds against the build without it):
+// 1.02x and 1.04x the requests, 0.90x and 0.80x the p99, every p99 of the
+// 8 rounds below every one of the build without it.
+func (lp *Loop) spread() {
+	if late := lp.lateAt.Load(); late != 0 && lp.relaying(late) {
+		lp.spreads.Add(1)
+		runtime.Gosched()
+	}
 }

@@ -351,3 +351,35 @@ func TestRelayStopsWithLoop(t *testing.T) {
 		t.Error("the direction the relay held was not woken")
 	}
 }
+
+// TestWokenWhileRelayingSpreads: a reader woken while its loop relays (more
+// than one P, starved a moment ago) yields once to the global run queue
+// (spread); one woken while the loop is not starved, or has one P, does
+// not.
+func TestWokenWhileRelayingSpreads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, c := range []struct {
+		starved, multiP bool
+		want            uint64
+	}{{true, true, 1}, {false, true, 0}, {true, false, 0}} {
+		d, _, _ := registered(t)
+		lp := d.lp
+		done := parkReader(t, d)
+		lp.multiP.Store(c.multiP)
+		lp.lateAt.Store(0)
+		if c.starved {
+			starve(lp)
+		}
+		before := lp.spreads.Load()
+		d.advance(&d.r, lp.newBatch())
+		d.r.signal()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := lp.spreads.Load() - before; got != c.want {
+			t.Errorf("starved %v, more than one P %v: the woken reader yielded %d times, want %d", c.starved, c.multiP, got, c.want)
+		}
+		lp.lateAt.Store(0)
+		lp.multiP.Store(false)
+	}
+}
