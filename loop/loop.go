@@ -227,7 +227,7 @@ func (lp *Loop) run(rc syscall.RawConn) {
 		probe := fromPark && !parked.IsZero() && now.Sub(parked) >= lateWake
 		fromPark = true // any further call follows a park
 		late := lp.lateAt.Load()
-		starved := late != 0 && int64(now.Sub(lp.epoch))-late < int64(starvedHold)
+		starved := within(late, int64(now.Sub(lp.epoch)), starvedHold)
 		if starved && runtime.GOMAXPROCS(0) > 1 {
 			// With more than one P a timer fires only at its own P's
 			// scheduling points, while sysmon's wake-ups reach whichever
@@ -373,7 +373,7 @@ func (lp *Loop) assist(stamp bool) bool {
 // for a loop last starved at late (0: never) and polled at polled, all
 // counted from the loop's epoch.
 func assistDue(now, late, polled int64) bool {
-	return late != 0 && now-late < int64(assistHold) && now-polled >= int64(staleAfter)
+	return within(late, now, assistHold) && now-polled >= int64(staleAfter)
 }
 
 // probe arms a timer that checks, without taking the loop out of the
@@ -419,7 +419,7 @@ func (lp *Loop) probed() {
 // the whole process (a CPU quota's period is 100 ms) would otherwise keep
 // the starvation going that one hog began.
 func (lp *Loop) cpuMark() int64 {
-	if late := lp.lateAt.Load(); late != 0 && int64(time.Since(lp.epoch))-late < int64(starvedHold) {
+	if within(lp.lateAt.Load(), int64(time.Since(lp.epoch)), starvedHold) {
 		return noCPU
 	}
 	return processCPU()
@@ -458,11 +458,17 @@ func (lp *Loop) overran(cpu int64, late time.Duration) {
 	lp.late.Add(1)
 }
 
+// within reports whether a loop last starved at late (0: never) was so less
+// than hold before now, both counted from its epoch.
+func within(late, now int64, hold time.Duration) bool {
+	return late != 0 && now-late < int64(hold)
+}
+
 // relaying reports whether a batch of a loop last starved at late (0:
 // never) wakes its goroutines through the relay (relay.go): with more than
 // one P, within starvedHold of a starved wait.
 func (lp *Loop) relaying(late int64) bool {
-	return late != 0 && lp.multiP.Load() && int64(time.Since(lp.epoch))-late < int64(starvedHold)
+	return late != 0 && lp.multiP.Load() && within(late, int64(time.Since(lp.epoch)), starvedHold)
 }
 
 // dispatchAll dispatches batch id. With relay, the goroutines it wakes are

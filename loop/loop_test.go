@@ -14,28 +14,30 @@ import (
 // probe's timer; when the last descriptor goes and the loop stops, that
 // timer is stopped too (invariant 7: nothing of the loop outlives it).
 func TestProbeStopsWithLoop(t *testing.T) {
-	a, b := socketpair(t)
-	defer syscall.Close(b)
-	d, err := Register(a, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _, b := registered(t)
 	lp := d.lp
 	time.Sleep(3 * lateWake) // a quiet spell
 	dispatchOne(t, d, b)
-	if err := d.Close(syscall.Close); err != nil { // the last user: the loop stops
-		t.Fatal(err)
-	}
-	select {
-	case <-lp.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the loop did not stop")
-	}
+	closeLast(t, d)
 	if lp.probeDue.Load() == 0 {
 		t.Fatal("no probe was armed after the quiet spell")
 	}
 	if lp.probeT.Stop() {
 		t.Error("the probe's timer was still pending after the loop stopped")
+	}
+}
+
+// closeLast closes d, the last descriptor of its one-loop group, and waits
+// until the group's loop has stopped.
+func closeLast(t *testing.T, d *Desc) {
+	t.Helper()
+	if err := d.Close(syscall.Close); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-d.lp.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the loop did not stop")
 	}
 }
 

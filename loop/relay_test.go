@@ -322,23 +322,11 @@ func TestStarvedLoopLosesNoWakeup(t *testing.T) {
 // TestRelayStopsWithLoop: what a stopping loop's relay holds is woken, and
 // its timer stopped (invariant 7: nothing of the loop outlives it).
 func TestRelayStopsWithLoop(t *testing.T) {
-	a, b := socketpair(t)
-	defer syscall.Close(b)
-	d, err := Register(a, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _, _ := registered(t)
 	lp := d.lp
 	d.w.announce() // looks parked, so that push queues it and arms the timer
-	d.lp.relay.push(&d.w)
-	if err := d.Close(syscall.Close); err != nil { // the last user: the loop stops
-		t.Fatal(err)
-	}
-	select {
-	case <-lp.done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the loop did not stop")
-	}
+	lp.relay.push(&d.w)
+	closeLast(t, d)
 	lp.relay.mu.Lock()
 	defer lp.relay.mu.Unlock()
 	if lp.relay.head != len(lp.relay.q) {
