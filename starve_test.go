@@ -81,7 +81,7 @@ func TestEveryPBusy(t *testing.T) {
 // p99 under h2load).
 func TestLongRunQueueIsNotStarvation(t *testing.T) {
 	if testing.Short() {
-		t.Skip("timed: runs 1 s with GOMAXPROCS=1")
+		t.Skip("timed: runs 1-3 s with GOMAXPROCS=1")
 	}
 	if !netloop.Native() {
 		t.Skip("the package-net backend has no loops")
@@ -109,11 +109,30 @@ func TestLongRunQueueIsNotStarvation(t *testing.T) {
 		}
 	})
 	defer stop()
-	before := netloop.ReadStats().LoopStarved
-	pingPong(t, ln, 200, time.Now().Add(time.Second))
-	if late := netloop.ReadStats().LoopStarved - before; late != 0 {
-		t.Errorf("loops reported %d starved waits under a long run queue of goroutines that block", late)
+	// A stall of the host that the CPU check of Loop.overran does not
+	// see can make a wait or two in a second look starved: CI failed once
+	// with 1. What this test guards
+	// against is systematic: loops that take a long run queue for
+	// starvation report many in every window (11-78 per 1 s window with
+	// the parking and CPU checks of Loop.overran removed and lateWake at
+	// 1 ms; 2-4 with another process's busy loop on the same core before
+	// the CPU check). So a window with more than 2 fails at once, and a
+	// few are forgiven unless three windows in a row have them.
+	var late []uint64
+	for range 3 {
+		before := netloop.ReadStats().LoopStarved
+		pingPong(t, ln, 200, time.Now().Add(time.Second))
+		n := netloop.ReadStats().LoopStarved - before
+		if n == 0 {
+			return
+		}
+		late = append(late, n)
+		t.Logf("window %d: %d starved waits", len(late), n)
+		if n > 2 {
+			break
+		}
 	}
+	t.Errorf("loops reported %v starved waits in 1 s windows under a long run queue of goroutines that block", late)
 }
 
 // pingPong dials conns clients to ln that each send one byte and read it
