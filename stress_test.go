@@ -44,14 +44,6 @@ func stressLeft(until time.Time) time.Duration {
 }
 
 func TestMain(m *testing.M) {
-	// The loops batch reads and writes only where that pays (loop's
-	// batchPays, a syscall of 0.4 µs or more); unless the environment says
-	// otherwise, the tests batch wherever the kernel can, so that they
-	// exercise the batched paths on every machine, and CI runs them again
-	// with NETLOOP_BATCH=0 for the unbatched ones.
-	if _, ok := os.LookupEnv("NETLOOP_BATCH"); !ok {
-		os.Setenv("NETLOOP_BATCH", "1")
-	}
 	// Every goroutine started by the tests, netloop's loops included, must
 	// be gone when they finish.
 	goleak.VerifyTestMain(m)

@@ -174,37 +174,11 @@ func (lp *Loop) stopBatching() {
 	lp.ring = nil
 }
 
-// openRing opens the ring a loop batches sends and receives with, unless
-// batching is switched off (NETLOOP_BATCH=0) or, without NETLOOP_BATCH=1
-// to force it on, does not pay on this machine (batchPays).
+// openRing opens the ring a loop batches sends with, unless batching is
+// switched off (NETLOOP_BATCH=0).
 func openRing() (*poll.Ring, error) {
-	switch os.Getenv("NETLOOP_BATCH") {
-	case "0":
+	if os.Getenv("NETLOOP_BATCH") == "0" {
 		return nil, syscall.ENOTSUP
-	case "1":
-	default:
-		if !batchPays() {
-			return nil, syscall.ENOTSUP
-		}
 	}
 	return poll.OpenRing(batchSize)
 }
-
-// batchMinCost is the least cost of a syscall's entry and exit
-// (poll.SyscallCost) at which batching pays. A batch saves that much per
-// op, and costs every writer a park and a wake-up, the loop a yield, and
-// the ring its own bookkeeping. Measured with wrk -c50 against net/http
-// and 512-byte echo, GOMAXPROCS=1 (bench/RESULTS.md, 2026-11-23 and
-// 2026-12-02): where a syscall costs 1.3 µs batching cut the server's CPU
-// per request by 19-26 %, where it costs 0.10 µs it added 6-18 % (the
-// syscalls it saves are then worth about 0.2 µs a request). No machine in
-// between was measured: the threshold is set between the two, nearer the
-// cheap one, as each syscall saved there costs more than its entry (a
-// wake-up of the peer, a cache miss).
-const batchMinCost = 400 * time.Nanosecond
-
-// batchPays reports, measured once per process, whether batching pays
-// here (batchMinCost).
-var batchPays = sync.OnceValue(func() bool {
-	return poll.SyscallCost() >= batchMinCost
-})

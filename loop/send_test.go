@@ -19,7 +19,7 @@ import (
 // with sendDesc.
 func sendLoop(t *testing.T) *Loop {
 	t.Helper()
-	r, err := poll.OpenRing(batchSize) // not openRing: these drive the ring whether or not it pays
+	r, err := openRing()
 	if err != nil {
 		t.Skipf("no batched sends here: %v", err)
 	}
@@ -421,40 +421,5 @@ func TestReadOfferClaimedAfterAdvanceNotMade(t *testing.T) {
 	}
 	if d.ReadDrained(seq) {
 		t.Fatal("still known empty at the same sequence: Read would park again without reading")
-	}
-}
-
-// TestOpenRing: NETLOOP_BATCH=0 turns batching off, NETLOOP_BATCH=1 on
-// wherever the kernel has the ring, and without either a loop batches
-// only where a syscall costs batchMinCost or more.
-func TestOpenRing(t *testing.T) {
-	cost := poll.SyscallCost()
-	t.Logf("a syscall's entry and exit: %v (batching from %v)", cost, batchMinCost)
-	if cost <= 0 || cost > time.Millisecond {
-		t.Fatalf("SyscallCost: %v, want a fraction of a microsecond to a few", cost)
-	}
-	r, err := poll.OpenRing(8)
-	if err != nil {
-		t.Skipf("no batched sends here: %v", err)
-	}
-	r.Close()
-	for _, tc := range []struct {
-		name, env string
-		want      bool
-	}{
-		{name: "off", env: "0", want: false},
-		{name: "on", env: "1", want: true},
-		{name: "auto", env: "", want: batchPays()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Setenv("NETLOOP_BATCH", tc.env)
-			r, err := openRing()
-			if err == nil {
-				r.Close()
-			}
-			if got := err == nil; got != tc.want {
-				t.Errorf("NETLOOP_BATCH=%q: a ring %v (%v), want %v", tc.env, got, err, tc.want)
-			}
-		})
 	}
 }

@@ -2,7 +2,6 @@ package poll
 
 import (
 	"os"
-	"time"
 	"unsafe"
 
 	"github.com/netloop/netloop/internal/uring"
@@ -54,25 +53,6 @@ func OpenRing(entries uint32) (*Ring, error) {
 		return nil, err
 	}
 	return r, nil
-}
-
-// SyscallCost returns what entering and leaving the kernel costs here,
-// which is what a batch saves per op it makes: the least time one getpid(2)
-// took, averaged over 32 in a row, in the best of 16 such runs (the least,
-// because anything else that runs meanwhile, a preemption or a host's
-// pause, only adds to it). Measured: 0.10 µs a call on a KVM guest
-// (Firecracker; the 512 calls take 50 µs), 1.3 µs on a PVM guest.
-func SyscallCost() time.Duration {
-	const calls, runs = 32, 16
-	best := time.Duration(1<<63 - 1)
-	for range runs {
-		t := time.Now()
-		for range calls {
-			unix.RawSyscallNoError(unix.SYS_GETPID, 0, 0, 0)
-		}
-		best = min(best, time.Since(t))
-	}
-	return best / calls
 }
 
 // FD returns the ring's descriptor.

@@ -5,7 +5,6 @@ package poll
 import (
 	"os"
 	"syscall"
-	"time"
 )
 
 // Ring is io_uring's batched sends and receives (uring_linux.go); other systems have no
@@ -17,9 +16,6 @@ type Ring struct{}
 func OpenRing(uint32) (*Ring, error) {
 	return nil, os.NewSyscallError("io_uring_setup", syscall.ENOSYS)
 }
-
-// SyscallCost is never called: without a ring there is nothing to batch.
-func SyscallCost() time.Duration { return 0 }
 
 // FD is never called: OpenRing returns no Ring.
 func (*Ring) FD() int { return -1 }
