@@ -44,6 +44,12 @@
 # the three rotate (std base netloop, base netloop std, ...) and the report
 # adds the netloop/base ratio.
 #
+# NETLOOP_ENV and BASE_ENV (VAR=value ..., applied to that impl's server
+# only) and NETLOOP_FLAGS and BASE_FLAGS (bench/server flags, after the
+# script's own, so they win) set one implementation apart: BASE=HEAD
+# BASE_ENV=NETLOOP_BATCH=0 measures batching on against off in one sitting,
+# BASE=HEAD BASE_FLAGS="-loops 1" one loop against the default.
+#
 # Knobs (environment): DURATION (10, max 600), ROUNDS (3), WORKLOADS (all),
 # WARMUP (2), LOOPS (1: netloop's ListenConfig.Loops), PIPE (4: requests
 # per pipelined batch in *-pipe), URLPATH (/; /big for
@@ -72,6 +78,10 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 SYSCALLS=${SYSCALLS:-perf}
 BASE=${BASE:-}
+NETLOOP_ENV=${NETLOOP_ENV:-}
+BASE_ENV=${BASE_ENV:-}
+NETLOOP_FLAGS=${NETLOOP_FLAGS:-}
+BASE_FLAGS=${BASE_FLAGS:-}
 
 die() {
 	echo "load.sh: $*" >&2
@@ -180,10 +190,13 @@ start_server() { # impl mode workload -> server_pid, addr
 	local procs cpus=$SERVER_CPU loops=$LOOPS
 	procs=$(wl_procs "$3")
 	((procs > 1)) && cpus=$SERVER_CPU,$LOAD_CPU loops=0
-	local bin=$tmp/server impl=$1
-	[[ $impl == base ]] && bin=$tmp/base/server impl=netloop
-	GOMAXPROCS=$procs taskset -c "$cpus" "$bin" -impl "$impl" -mode "$2" -addr 127.0.0.1:0 -loops "$loops" \
-		-burn "$(wl_burn "$3")" >"$tmp/server.out" 2>"$tmp/server.err" &
+	local bin=$tmp/server impl=$1 envs=() flags=()
+	case $impl in
+	netloop) read -ra envs <<<"$NETLOOP_ENV" && read -ra flags <<<"$NETLOOP_FLAGS" ;;
+	base) bin=$tmp/base/server impl=netloop && read -ra envs <<<"$BASE_ENV" && read -ra flags <<<"$BASE_FLAGS" ;;
+	esac
+	env "${envs[@]}" GOMAXPROCS="$procs" taskset -c "$cpus" "$bin" -impl "$impl" -mode "$2" -addr 127.0.0.1:0 -loops "$loops" \
+		-burn "$(wl_burn "$3")" "${flags[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
 	server_pid=$!
 	addr=
 	for _ in $(seq 100); do
@@ -401,7 +414,7 @@ version_of() { "$@" 2>&1 | head -1 || true; }
 		echo "## bench/load.sh: package net (std) vs netloop"
 	fi
 	echo
-	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG ECHO_ENGINE=$ECHO_ENGINE SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU${BASE:+ BASE=$BASE} bench/load.sh\`"
+	echo "- command (run from \`$root\`): \`DURATION=$DURATION ROUNDS=$ROUNDS WARMUP=$WARMUP WORKLOADS='${workloads[*]}' LOOPS=$LOOPS URLPATH=$URLPATH MSG=$MSG ECHO_ENGINE=$ECHO_ENGINE SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU${BASE:+ BASE=$BASE}${NETLOOP_ENV:+ NETLOOP_ENV='$NETLOOP_ENV'}${BASE_ENV:+ BASE_ENV='$BASE_ENV'}${NETLOOP_FLAGS:+ NETLOOP_FLAGS='$NETLOOP_FLAGS'}${BASE_FLAGS:+ BASE_FLAGS='$BASE_FLAGS'} bench/load.sh\`"
 	echo "- date: $started .. $finished"
 	echo "- kernel: $(uname -r); nproc: $(nproc); $(go version)"
 	echo "- tree: commit $commit, $dirty uncommitted paths (the server is built from the working tree)"
