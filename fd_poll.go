@@ -98,14 +98,11 @@ func (fd *netFD) name() string {
 }
 
 func (fd *netFD) Read(p []byte) (int, error) {
-	defer runtime.KeepAlive(fd)
 	d := fd.d
-	if !d.Incref() {
+	if !fd.lock(true) {
 		return 0, net.ErrClosed
 	}
-	defer d.Decref()
-	d.LockRead()
-	defer d.UnlockRead()
+	defer fd.unlock(true)
 	if len(p) == 0 {
 		// As package net: a zero-byte Read returns at once (a read(2) of
 		// nothing would look like EOF).
@@ -204,36 +201,63 @@ func (fd *netFD) releaseBuf() {
 	}
 }
 
-// locked runs f with fd referenced and one side of it locked and checked
-// open, as Read and Write do.
+// lock takes a reference to fd's descriptor and then the lock of one
+// direction (read or write), as every operation on the socket does first;
+// it fails, holding nothing, once Close has begun. unlock undoes it.
+//
+// Callers defer unlock as their only deferred call: with three (KeepAlive,
+// Decref, Unlock), Read's and Write's returns kept the compiler from
+// open-coding them, and each call paid deferreturn's unwinding of its own
+// frame (runtime.(*_panic).nextDefer and the unwinder, about 1.5 % of the
+// CPU of an HTTP request in a perf profile).
+func (fd *netFD) lock(read bool) bool {
+	if !fd.d.Incref() {
+		return false
+	}
+	if read {
+		fd.d.LockRead()
+	} else {
+		fd.d.LockWrite()
+	}
+	return true
+}
+
+// unlock undoes lock. As a deferred call it also keeps fd reachable until
+// the operation is over, so that its finalizer cannot close the descriptor
+// meanwhile.
+func (fd *netFD) unlock(read bool) {
+	if read {
+		fd.d.UnlockRead()
+	} else {
+		fd.d.UnlockWrite()
+	}
+	fd.d.Decref()
+	runtime.KeepAlive(fd)
+}
+
+// locked runs f with fd locked (lock) in one direction and that direction
+// checked open, as Read and Write do.
 func (fd *netFD) locked(read bool, f func(d *loop.Desc) (int, error)) (int, error) {
-	defer runtime.KeepAlive(fd)
-	d := fd.d
-	if !d.Incref() {
+	if !fd.lock(read) {
 		return 0, net.ErrClosed
 	}
-	defer d.Decref()
-	lock, unlock, check := d.LockWrite, d.UnlockWrite, d.CheckWrite
+	defer fd.unlock(read)
+	check := fd.d.CheckWrite
 	if read {
-		lock, unlock, check = d.LockRead, d.UnlockRead, d.CheckRead
+		check = fd.d.CheckRead
 	}
-	lock()
-	defer unlock()
 	if err := check(); err != nil {
 		return 0, err
 	}
-	return f(d)
+	return f(fd.d)
 }
 
 func (fd *netFD) Write(p []byte) (int, error) {
-	defer runtime.KeepAlive(fd)
 	d := fd.d
-	if !d.Incref() {
+	if !fd.lock(false) {
 		return 0, net.ErrClosed
 	}
-	defer d.Decref()
-	d.LockWrite()
-	defer d.UnlockWrite()
+	defer fd.unlock(false)
 	if err := d.CheckWrite(); err != nil {
 		return 0, err
 	}
@@ -408,14 +432,11 @@ func (fd *netFD) dup() (*os.File, error) {
 // rawRead is syscall.RawConn.Read: f runs with the read lock held until it
 // reports done; between calls the goroutine parks until the next read event.
 func (fd *netFD) rawRead(f func(uintptr) bool) error {
-	defer runtime.KeepAlive(fd)
 	d := fd.d
-	if !d.Incref() {
+	if !fd.lock(true) {
 		return net.ErrClosed
 	}
-	defer d.Decref()
-	d.LockRead()
-	defer d.UnlockRead()
+	defer fd.unlock(true)
 	if err := d.CheckRead(); err != nil {
 		return err
 	}
@@ -432,14 +453,11 @@ func (fd *netFD) rawRead(f func(uintptr) bool) error {
 
 // rawWrite is rawRead for the write direction.
 func (fd *netFD) rawWrite(f func(uintptr) bool) error {
-	defer runtime.KeepAlive(fd)
 	d := fd.d
-	if !d.Incref() {
+	if !fd.lock(false) {
 		return net.ErrClosed
 	}
-	defer d.Decref()
-	d.LockWrite()
-	defer d.UnlockWrite()
+	defer fd.unlock(false)
 	if err := d.CheckWrite(); err != nil {
 		return err
 	}
