@@ -410,11 +410,18 @@ func (d *Desc) SetWriteDeadline(t time.Time) error { return d.setDeadline(t, fal
 // SetDeadline sets both deadlines.
 func (d *Desc) SetDeadline(t time.Time) error { return d.setDeadline(t, true, true) }
 
+// setDeadline takes no reference, unlike the operations: it never touches
+// the descriptor, only d's memory (the deadline words and a parked
+// goroutine's wake channel), which outlives Close. So it only checks that
+// Close has not begun (as package net, it fails after Close) and spares
+// net/http's three deadline changes per request the two atomic
+// read-modify-writes of Incref and Decref on the connection's Desc. A
+// deadline set while Close runs is harmless: Close has woken or will wake
+// every parked goroutine, and none parks again.
 func (d *Desc) setDeadline(t time.Time, r, w bool) error {
-	if !d.Incref() {
+	if d.Closing() {
 		return net.ErrClosed
 	}
-	defer d.Decref()
 	v := int64(0)
 	if !t.IsZero() {
 		// A time before the process started is past without reading the
