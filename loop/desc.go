@@ -103,6 +103,9 @@ type dir struct {
 	drainedSeq uint64
 }
 
+// newDesc makes a new Desc for each registration. Descs must not be pooled
+// or otherwise reused: setDeadline writes to a Desc without a reference
+// and may do so after its Close has returned (see setDeadline).
 func newDesc(fd int, gen uint32, lp *Loop) *Desc {
 	return &Desc{fd: fd, gen: gen, lp: lp}
 }
@@ -416,8 +419,9 @@ func (d *Desc) SetDeadline(t time.Time) error { return d.setDeadline(t, true, tr
 // Close has not begun (as package net, it fails after Close) and spares
 // net/http's three deadline changes per request the two atomic
 // read-modify-writes of Incref and Decref on the connection's Desc. A
-// deadline set while Close runs is harmless: Close has woken or will wake
-// every parked goroutine, and none parks again.
+// deadline set while Close runs, or after it returned, is harmless: Close
+// has woken or will wake every parked goroutine, none parks again, and the
+// Desc is never reused for another descriptor (newDesc).
 func (d *Desc) setDeadline(t time.Time, r, w bool) error {
 	if d.Closing() {
 		return net.ErrClosed

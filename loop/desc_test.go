@@ -69,6 +69,11 @@ func TestCloseWaitsForReferences(t *testing.T) {
 	if d.Incref() {
 		t.Fatal("Incref succeeded after Close began")
 	}
+	// setDeadline takes no reference; it must still fail once Close has
+	// begun, as package net's does.
+	if err := d.SetReadDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetReadDeadline while Close waits for references: %v, want net.ErrClosed", err)
+	}
 	d.Decref()
 	select {
 	case fd := <-closed:
