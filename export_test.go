@@ -3,6 +3,8 @@
 package netloop
 
 import (
+	"time"
+
 	"github.com/netloop/netloop/bufpool"
 	"github.com/netloop/netloop/loop"
 )
@@ -19,3 +21,35 @@ func BuffersInUse() int64 { return bufpool.InUse() }
 
 // SplicedBytes reports bytes moved by splice(2) into netloop sockets.
 func SplicedBytes() uint64 { return splicedBytesCount() }
+
+// SetParkInRuntime makes every Read that finds its socket empty wait in
+// the runtime's poller (as while starved with more than one P), or undoes
+// that.
+func SetParkInRuntime(on bool) { parkInRuntime.Store(on) }
+
+// SetRuntimeParkKeep sets how long a duplicate is kept at least, and
+// returns the previous setting.
+func SetRuntimeParkKeep(d time.Duration) time.Duration {
+	old := rtKeep
+	rtKeep = d
+	return old
+}
+
+// RuntimeParksOpen reports how many duplicates are open.
+func RuntimeParksOpen() int { return int(rtOpen.Load()) }
+
+// RuntimeParkOpen reports whether c's reader has a duplicate of the
+// socket open for waiting in the runtime's poller.
+func RuntimeParkOpen(c any) bool {
+	nc, ok := c.(*Conn)
+	if !ok {
+		return false
+	}
+	rt := nc.fd.rt.Load()
+	if rt == nil {
+		return false
+	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.f != nil
+}

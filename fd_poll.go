@@ -69,6 +69,10 @@ type netFD struct {
 	// unread bytes pulled into a pooled buffer are rbuf.B[roff:].
 	rbuf *bufpool.Buf
 	roff int
+
+	// rt lets readers wait in the runtime's poller while the loop is
+	// starved (rtpark_poll.go); nil until the first such wait.
+	rt atomic.Pointer[runtimePark]
 }
 
 func newFD(sysfd int, network string, laddr, raddr net.Addr, sotype, loops int) (*netFD, error) {
@@ -129,7 +133,26 @@ func (fd *netFD) Read(p []byte) (int, error) {
 		var b *bufpool.Buf
 		var n int
 		var err error
-		if d.ReadDrained(seq) {
+		how := rtNone
+		if d.ParkInRuntime() || parkInRuntime.Load() {
+			// Starved with more than one P: read, and wait for bytes
+			// in the runtime's poller, as package net does.
+			b, n, err, how = fd.rtRead(p, coalesce)
+			if how == rtWoke {
+				if err := d.CheckRead(); err != nil {
+					return 0, err
+				}
+				continue
+			}
+		}
+		if how == rtDone {
+			if b != nil {
+				buf = b.B
+			}
+		} else if d.ReadDrained(seq) {
+			if rt := fd.rt.Load(); rt != nil {
+				rt.drop(false) // the starvation is over
+			}
 			// Known empty since seq: park without a read that would only
 			// return EAGAIN, and let the loop make the read when the
 			// next event comes (on Linux, batched with its other
@@ -302,6 +325,11 @@ func (fd *netFD) Write(p []byte) (int, error) {
 // operations still parked fail with net.ErrClosed.
 func (fd *netFD) Close() error {
 	runtime.SetFinalizer(fd, nil)
+	if rt := fd.rt.Load(); rt != nil {
+		// Wake a reader waiting in the runtime's poller; it parks in
+		// the loop after this, where Close wakes it.
+		rt.drop(true)
+	}
 	return fd.d.Close(func(sysfd int) error {
 		if fd.rbuf != nil {
 			// Unread bytes were pulled out of the kernel's queue: close
@@ -403,12 +431,16 @@ func (fd *netFD) listenerSyscallConn() syscall.RawConn { return &rawListener{raw
 
 func (fd *netFD) SetDeadline(t time.Time) error {
 	defer runtime.KeepAlive(fd)
-	return fd.d.SetDeadline(t)
+	err := fd.d.SetDeadline(t)
+	fd.deadlineChanged()
+	return err
 }
 
 func (fd *netFD) SetReadDeadline(t time.Time) error {
 	defer runtime.KeepAlive(fd)
-	return fd.d.SetReadDeadline(t)
+	err := fd.d.SetReadDeadline(t)
+	fd.deadlineChanged()
+	return err
 }
 
 func (fd *netFD) SetWriteDeadline(t time.Time) error {

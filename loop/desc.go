@@ -458,3 +458,17 @@ var epoch = time.Now()
 
 // mono returns monotonic nanoseconds since epoch, always > 0 in practice.
 func mono() int64 { return int64(time.Since(epoch)) + 1 }
+
+// ReadDeadline returns the read deadline as a time (zero: none; a time
+// long past if it has passed), for a reader that waits elsewhere than in
+// d's loop (ParkInRuntime) and must keep the same deadline there.
+func (d *Desc) ReadDeadline() time.Time {
+	switch v := d.r.deadline.Load(); {
+	case v == 0:
+		return time.Time{}
+	case v < 0:
+		return time.Unix(1, 0)
+	default:
+		return epoch.Add(time.Duration(v - 1))
+	}
+}

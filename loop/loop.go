@@ -583,3 +583,35 @@ func ReadStats() Stats {
 	}
 	return s
 }
+
+// ParkInRuntime reports whether a reader of d that finds its socket empty
+// should wait in the runtime's poller, as package net's readers do, rather
+// than in d's loop: with more than one P, within assistHold of a starved
+// wait of the loop. Every P is then held by goroutines that never block,
+// and only sysmon consults the runtime's poller (every 10 ms); it puts
+// what it wakes on the global run queue, ahead of the goroutines it
+// preempts, where both Ps take them. A loop woken there instead reaches
+// its readers only after its own turn, through a relay that measured
+// 0.92-0.95x package net's requests per second and 1.26-1.36x its p99 with
+// two spinning goroutines at GOMAXPROCS=2; readers in the runtime's poller
+// measured parity (bench/RESULTS.md, session of 2026-12-07 evening). With
+// one P the loop's own timers serve better (see "When every P is busy" in
+// the package doc), so it reports false there. Reads no clock unless the
+// loop was starved since assistHold.
+func (d *Desc) ParkInRuntime() bool {
+	lp := d.lp
+	late := lp.lateAt.Load()
+	return late != 0 && lp.multiP.Load() && within(late, int64(time.Since(lp.epoch)), assistHold)
+}
+
+// ParkingElsewhere stamps the loop as active as Desc.wait does (a
+// descriptor's first park and every 16th after), for a reader about to
+// wait in the runtime's poller instead (ParkInRuntime): its loop's long
+// run queue must not pass for starvation either (see overran). Call with
+// the read lock held.
+func (d *Desc) ParkingElsewhere() {
+	d.r.parks++
+	if d.r.parks%16 == 1 {
+		d.lp.activeAt.Store(int64(time.Since(d.lp.epoch)))
+	}
+}

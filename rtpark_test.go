@@ -1,0 +1,149 @@
+//go:build linux && !netloop_stdnet
+
+package netloop_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/net/nettest"
+
+	"github.com/netloop/netloop"
+)
+
+// withRuntimePark runs f with every netloop Read that finds its socket
+// empty waiting in the runtime's poller, on a duplicate of the socket, as
+// it does while its loop is starved with more than one P.
+func withRuntimePark(t *testing.T, f func(t *testing.T)) {
+	netloop.SetParkInRuntime(true)
+	keep := netloop.SetRuntimeParkKeep(0)
+	defer func() {
+		netloop.SetParkInRuntime(false)
+		netloop.SetRuntimeParkKeep(keep)
+	}()
+	f(t)
+}
+
+var netloopImpl = impl{name: "netloop", listen: netloop.Listen}
+
+// TestRuntimeParkConn runs nettest's conformance suite with netloop's
+// readers waiting in the runtime's poller: deadlines (set before and
+// while a reader waits), Close while a reader waits, concurrent Reads and
+// Writes, and data integrity through the duplicate.
+func TestRuntimeParkConn(t *testing.T) {
+	withRuntimePark(t, func(t *testing.T) {
+		for _, network := range []string{"tcp4", "unix"} {
+			for _, serverFirst := range []bool{true, false} {
+				t.Run(network, func(t *testing.T) {
+					addr := address(t, network)
+					n := 0
+					nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
+						a := addr
+						if network == "unix" { // one path per pipe
+							n++
+							a = addr + string(rune('a'+n%26)) + string(rune('a'+n/26))
+						}
+						return makePipe(netloopImpl, network, a, serverFirst)()
+					})
+				})
+			}
+		}
+	})
+}
+
+// TestRuntimeParkWakes checks the two ways a reader waiting in the
+// runtime's poller must be woken without bytes, as package net's is: a
+// deadline set while it waits, and Close. It then checks that no
+// descriptor (the duplicates) and no goroutine is left.
+func TestRuntimeParkWakes(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	before := openFDs(t)
+	withRuntimePark(t, func(t *testing.T) {
+		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		for _, how := range []string{"deadline", "close"} {
+			s, c := pipe(t, ln)
+			// A first read through the duplicate, then a wait on it.
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Read(make([]byte, 8))
+				done <- err
+			}()
+			time.Sleep(20 * time.Millisecond)
+			if !netloop.RuntimeParkOpen(s) {
+				t.Fatalf("%s: the reader does not wait on a duplicate", how)
+			}
+			start := time.Now()
+			if how == "deadline" {
+				s.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+			} else {
+				s.Close()
+			}
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: Read still waits", how)
+			}
+			want := os.ErrDeadlineExceeded
+			if how == "close" {
+				want = net.ErrClosed
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("%s: Read returned %v, want %v", how, err, want)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("%s: Read took %v to return", how, d)
+			}
+			if how == "deadline" {
+				// The connection still works after the deadline.
+				s.SetReadDeadline(time.Time{})
+				go c.Write([]byte("yz"))
+				if b, err := io.ReadAll(io.LimitReader(s, 2)); err != nil || string(b) != "yz" {
+					t.Fatalf("after the deadline: %q, %v", b, err)
+				}
+				// Starvation over: the next wait is in the loop, and
+				// the duplicate is closed.
+				netloop.SetParkInRuntime(false)
+				go func() {
+					_, err := s.Read(make([]byte, 8))
+					done <- err
+				}()
+				time.Sleep(20 * time.Millisecond)
+				open := netloop.RuntimeParkOpen(s)
+				c.Write([]byte("w"))
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				netloop.SetParkInRuntime(true)
+				if open {
+					t.Fatal("the duplicate stays open after the starvation")
+				}
+			}
+			s.Close()
+			c.Close()
+			if netloop.RuntimeParkOpen(s) {
+				t.Fatalf("%s: the duplicate is open after Close", how)
+			}
+		}
+	})
+	if n := netloop.RuntimeParksOpen(); n != 0 {
+		t.Fatalf("%d duplicates counted open after Close", n)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("descriptors: %d before, %d after", before, after)
+	}
+}
