@@ -30,9 +30,7 @@ func SetParkInRuntime(on bool) { parkInRuntime.Store(on) }
 // SetRuntimeParkKeep sets how long a duplicate is kept at least, and
 // returns the previous setting.
 func SetRuntimeParkKeep(d time.Duration) time.Duration {
-	old := rtKeep
-	rtKeep = d
-	return old
+	return time.Duration(rtKeep.Swap(int64(d)))
 }
 
 // RuntimeParksOpen reports how many duplicates are open.

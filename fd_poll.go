@@ -325,11 +325,7 @@ func (fd *netFD) Write(p []byte) (int, error) {
 // operations still parked fail with net.ErrClosed.
 func (fd *netFD) Close() error {
 	runtime.SetFinalizer(fd, nil)
-	if rt := fd.rt.Load(); rt != nil {
-		// Wake a reader waiting in the runtime's poller; it parks in
-		// the loop after this, where Close wakes it.
-		rt.drop(true)
-	}
+	fd.closeRuntimePark()
 	return fd.d.Close(func(sysfd int) error {
 		if fd.rbuf != nil {
 			// Unread bytes were pulled out of the kernel's queue: close

@@ -3,6 +3,7 @@
 package netloop
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -49,8 +50,14 @@ const (
 )
 
 // rtKeep is how long a duplicate is kept at least once made, so that a
-// connection makes and drops at most one a second (a variable for tests).
-var rtKeep = time.Second
+// connection makes and drops at most one a second; settable by tests.
+var rtKeep atomic.Int64
+
+func init() { rtKeep.Store(int64(time.Second)) }
+
+// rtClosed is the holder Close installs on a descriptor that has none,
+// so that no reader makes a duplicate after Close began.
+var rtClosed = &runtimePark{closed: true}
 
 var (
 	rtOpen  atomic.Int32 // duplicates open
@@ -107,8 +114,12 @@ func (fd *netFD) rtRead(p []byte, coalesce bool) (b *bufpool.Buf, n int, err err
 		}
 		return true
 	})
-	if rerr != nil { // the duplicate's deadline passed, or Close closed it
-		return nil, 0, nil, rtWoke
+	switch {
+	case rerr == nil:
+	case errors.Is(rerr, os.ErrDeadlineExceeded) || errors.Is(rerr, os.ErrClosed):
+		return nil, 0, nil, rtWoke // Close closed it, or the deadline passed
+	default:
+		return nil, 0, nil, rtNone // cannot happen: wait in the loop
 	}
 	return b, n, err, rtDone
 }
@@ -133,8 +144,13 @@ func (rt *runtimePark) open(fd *netFD) syscall.RawConn {
 		}
 		// Non-blocking already (the flag belongs to the shared open
 		// file), so os.NewFile registers it with the runtime's poller.
+		// If registering failed (out of epoll watches, say), the file
+		// takes no deadline and its reads cannot wait: not usable.
 		f := os.NewFile(uintptr(s), fd.name())
 		rc, err := f.SyscallConn()
+		if err == nil {
+			err = f.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
 			f.Close()
 			rtOpen.Add(-1)
@@ -174,7 +190,7 @@ func (rt *runtimePark) drop(closing bool) {
 	f := rt.f
 	if closing {
 		rt.closed = true
-	} else if f == nil || time.Since(rt.opened) < rtKeep {
+	} else if f == nil || time.Since(rt.opened) < time.Duration(rtKeep.Load()) {
 		rt.mu.Unlock()
 		return
 	}
@@ -183,5 +199,14 @@ func (rt *runtimePark) drop(closing bool) {
 	if f != nil {
 		f.Close() // wakes a reader waiting on it
 		rtOpen.Add(-1)
+	}
+}
+
+// closeRuntimePark wakes a reader waiting in the runtime's poller, and
+// keeps any reader from making a duplicate from now on (Close): a reader
+// then parks in the loop, where Close wakes it.
+func (fd *netFD) closeRuntimePark() {
+	if !fd.rt.CompareAndSwap(nil, rtClosed) {
+		fd.rt.Load().drop(true)
 	}
 }

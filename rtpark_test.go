@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -39,7 +40,11 @@ func TestRuntimeParkConn(t *testing.T) {
 	withRuntimePark(t, func(t *testing.T) {
 		for _, network := range []string{"tcp4", "unix"} {
 			for _, serverFirst := range []bool{true, false} {
-				t.Run(network, func(t *testing.T) {
+				name := network + "/client-first"
+				if serverFirst {
+					name = network + "/server-first"
+				}
+				t.Run(name, func(t *testing.T) {
 					addr := address(t, network)
 					n := 0
 					nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
@@ -146,4 +151,53 @@ func TestRuntimeParkWakes(t *testing.T) {
 	if after := openFDs(t); after != before {
 		t.Fatalf("descriptors: %d before, %d after", before, after)
 	}
+}
+
+// TestRuntimeParkCloseRace closes connections while their first Read is
+// on its way into the runtime's poller: Close must neither wait forever
+// for a reader that made its duplicate after Close began, nor leave a
+// duplicate (and so the socket) open.
+func TestRuntimeParkCloseRace(t *testing.T) {
+	before := openFDs(t)
+	withRuntimePark(t, func(t *testing.T) {
+		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		for i := range 300 {
+			s, c := pipe(t, ln)
+			done := make(chan error, 1)
+			go func() {
+				_, err := s.Read(make([]byte, 8))
+				done <- err
+			}()
+			for range i % 8 {
+				runtime.Gosched()
+			}
+			closed := make(chan struct{})
+			go func() { s.Close(); close(closed) }()
+			for _, ch := range []<-chan struct{}{closed, errDone(done)} {
+				select {
+				case <-ch:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("round %d: Close or Read still waits", i)
+				}
+			}
+			c.Close()
+		}
+	})
+	if n := netloop.RuntimeParksOpen(); n != 0 {
+		t.Fatalf("%d duplicates counted open", n)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("descriptors: %d before, %d after", before, after)
+	}
+}
+
+// errDone turns an error channel into a done channel.
+func errDone(ch <-chan error) <-chan struct{} {
+	d := make(chan struct{})
+	go func() { <-ch; close(d) }()
+	return d
 }

@@ -129,6 +129,17 @@
 // package net's requests across sittings (0.72-0.82x before), and a p99
 // still 1.3-1.8x package net's.
 //
+// So now, with more than one P and within assistHold of a starved wait, a
+// reader that finds its socket empty waits in the runtime's poller, as
+// package net's does (Desc.ParkInRuntime; the root package waits on a
+// duplicate of the socket, which the runtime's poller can own:
+// rtpark_poll.go). sysmon's poll then puts the reader itself on the
+// global run queue, ahead of the hog it preempts, and the loop's turn,
+// the relay and the yield leave the reader's path. Measured the same way
+// (bench/RESULTS.md, 2026-12-07 evening): 1.04x package net's requests and 0.99x its p99, against 0.95x and 1.34x for the build before. The
+// relay and the yield remain for the readers that parked in the loop
+// before it was seen to be starved.
+//
 // # Batched reads and writes
 //
 // Once a loop reads one request and writes one reply per syscall, the
