@@ -30,6 +30,27 @@ func withRuntimePark(t *testing.T, f func(t *testing.T)) {
 	f(t)
 }
 
+// withRuntimeParkListener runs f as withRuntimePark does, with a netloop
+// TCP listener, and then checks that no duplicate and no descriptor is
+// left open.
+func withRuntimeParkListener(t *testing.T, f func(ln net.Listener)) {
+	before := openFDs(t)
+	withRuntimePark(t, func(t *testing.T) {
+		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		f(ln)
+	})
+	if n := netloop.RuntimeParksOpen(); n != 0 {
+		t.Fatalf("%d duplicates counted open", n)
+	}
+	if after := openFDs(t); after != before {
+		t.Fatalf("descriptors: %d before, %d after", before, after)
+	}
+}
+
 var netloopImpl = impl{name: "netloop", listen: netloop.Listen}
 
 // TestRuntimeParkConn runs nettest's conformance suite with netloop's
@@ -67,13 +88,7 @@ func TestRuntimeParkConn(t *testing.T) {
 // descriptor (the duplicates) and no goroutine is left.
 func TestRuntimeParkWakes(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	before := openFDs(t)
-	withRuntimePark(t, func(t *testing.T) {
-		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
+	withRuntimeParkListener(t, func(ln net.Listener) {
 		for _, how := range []string{"deadline", "close"} {
 			s, c := pipe(t, ln)
 			// A first read through the duplicate, then a wait on it.
@@ -98,6 +113,7 @@ func TestRuntimeParkWakes(t *testing.T) {
 			} else {
 				s.Close()
 			}
+			var err error
 			select {
 			case err = <-done:
 			case <-time.After(5 * time.Second):
@@ -145,12 +161,6 @@ func TestRuntimeParkWakes(t *testing.T) {
 			}
 		}
 	})
-	if n := netloop.RuntimeParksOpen(); n != 0 {
-		t.Fatalf("%d duplicates counted open after Close", n)
-	}
-	if after := openFDs(t); after != before {
-		t.Fatalf("descriptors: %d before, %d after", before, after)
-	}
 }
 
 // TestRuntimeParkCloseRace closes connections while their first Read is
@@ -158,13 +168,7 @@ func TestRuntimeParkWakes(t *testing.T) {
 // for a reader that made its duplicate after Close began, nor leave a
 // duplicate (and so the socket) open.
 func TestRuntimeParkCloseRace(t *testing.T) {
-	before := openFDs(t)
-	withRuntimePark(t, func(t *testing.T) {
-		ln, err := netloop.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
+	withRuntimeParkListener(t, func(ln net.Listener) {
 		for i := range 300 {
 			s, c := pipe(t, ln)
 			done := make(chan error, 1)
@@ -187,12 +191,6 @@ func TestRuntimeParkCloseRace(t *testing.T) {
 			c.Close()
 		}
 	})
-	if n := netloop.RuntimeParksOpen(); n != 0 {
-		t.Fatalf("%d duplicates counted open", n)
-	}
-	if after := openFDs(t); after != before {
-		t.Fatalf("descriptors: %d before, %d after", before, after)
-	}
 }
 
 // errDone turns an error channel into a done channel.
