@@ -33,9 +33,6 @@ func SetRuntimeParkKeep(d time.Duration) time.Duration {
 	return time.Duration(rtKeep.Swap(int64(d)))
 }
 
-// RuntimeParksOpen reports how many duplicates are open.
-func RuntimeParksOpen() int { return int(rtOpen.Load()) }
-
 // RuntimeParkOpen reports whether c's reader has a duplicate of the
 // socket open for waiting in the runtime's poller.
 func RuntimeParkOpen(c any) bool {

@@ -38,6 +38,7 @@ func backendStats(s *Stats) {
 			BatchedWrites: l.Sends, WriteBatches: l.Flushes, BatchedReads: l.Recvs})
 	}
 	s.SyscallsAvoided = syscallsAvoided.Load()
+	s.RuntimeParks, s.RuntimeParkFDs = rtParks.Load(), int(rtOpen.Load())
 	s.BuffersInUse = bufpool.InUse()
 }
 

@@ -60,7 +60,8 @@ func init() { rtKeep.Store(int64(time.Second)) }
 var rtClosed = &runtimePark{closed: true}
 
 var (
-	rtOpen  atomic.Int32 // duplicates open
+	rtParks atomic.Uint64 // waits in the runtime's poller (Stats)
+	rtOpen  atomic.Int32  // duplicates open
 	rtLimit = sync.OnceValue(func() int32 {
 		var rl syscall.Rlimit
 		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
@@ -110,6 +111,7 @@ func (fd *netFD) rtRead(p []byte, coalesce bool) (b *bufpool.Buf, n int, err err
 			fd.putIf(b)
 			b = nil
 			fd.d.ParkingElsewhere()
+			rtParks.Add(1)
 			return false
 		}
 		return true

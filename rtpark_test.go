@@ -43,7 +43,7 @@ func withRuntimeParkListener(t *testing.T, f func(ln net.Listener)) {
 		defer ln.Close()
 		f(ln)
 	})
-	if n := netloop.RuntimeParksOpen(); n != 0 {
+	if n := netloop.ReadStats().RuntimeParkFDs; n != 0 {
 		t.Fatalf("%d duplicates counted open", n)
 	}
 	if after := openFDs(t); after != before {
@@ -198,4 +198,39 @@ func errDone(ch <-chan error) <-chan struct{} {
 	d := make(chan struct{})
 	go func() { <-ch; close(d) }()
 	return d
+}
+
+// TestEveryPBusyParksInRuntime: with goroutines that never block holding
+// both Ps, the loops notice that they are starved and their readers wait
+// in the runtime's poller (Stats.RuntimeParks), the echo connections keep
+// making progress, and Close leaves no duplicate open.
+func TestEveryPBusyParksInRuntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timed: runs 1 s with two spinning goroutines")
+	}
+	if !netloop.Native() {
+		t.Skip("package net backend")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	defer spinHogs(2)()
+
+	before := netloop.ReadStats()
+	ln := listen(t, netloopImpl, "tcp4")
+	// Read and Write, not splice(2) (which waits in the loop).
+	stopServe := serveEach(ln, func(c net.Conn) { io.Copy(c, readerOnlyT{c}) })
+	n := pingPong(t, ln, 20, time.Now().Add(time.Second))
+	ln.Close()
+	stopServe()
+	after := netloop.ReadStats()
+	t.Logf("%d round trips; starved waits %d, waits in the runtime's poller %d",
+		n, after.LoopStarved-before.LoopStarved, after.RuntimeParks-before.RuntimeParks)
+	if n == 0 {
+		t.Fatal("no round trip with every P busy")
+	}
+	if after.RuntimeParks == before.RuntimeParks {
+		t.Error("no reader waited in the runtime's poller (Stats.RuntimeParks)")
+	}
+	if after.RuntimeParkFDs != 0 {
+		t.Errorf("%d duplicates open after every connection closed", after.RuntimeParkFDs)
+	}
 }

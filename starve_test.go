@@ -25,20 +25,7 @@ func TestEveryPBusy(t *testing.T) {
 		t.Skip("timed: runs 2.4 s with GOMAXPROCS=1")
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	var stop atomic.Bool
-	var spun sync.WaitGroup
-	spun.Add(1)
-	go func() { // the hog: pure computation, preempted only by the runtime
-		defer spun.Done()
-		x := uint64(1)
-		for !stop.Load() {
-			for range 1 << 16 {
-				x = x*6364136223846793005 + 1442695040888963407
-			}
-		}
-		_ = x
-	}()
-	defer func() { stop.Store(true); spun.Wait() }()
+	defer spinHogs(1)()
 
 	const conns, window = 20, 600 * time.Millisecond
 	roundTrips := func(im impl) int64 {
@@ -242,6 +229,27 @@ func serveEach(ln net.Listener, handle func(net.Conn)) (stop func()) {
 		ln.Close()
 		wg.Wait()
 	}
+}
+
+// spinHogs starts n goroutines of pure computation, which only the
+// runtime preempts, and returns a function that stops them.
+func spinHogs(n int) (stop func()) {
+	var done atomic.Bool
+	var spun sync.WaitGroup
+	for range n {
+		spun.Add(1)
+		go func() {
+			defer spun.Done()
+			x := uint64(1)
+			for !done.Load() {
+				for range 1 << 16 {
+					x = x*6364136223846793005 + 1442695040888963407
+				}
+			}
+			_ = x
+		}()
+	}
+	return func() { done.Store(true); spun.Wait() }
 }
 
 // readerOnlyT hides WriteTo, so that io.Copy echoes through Read and Write.
