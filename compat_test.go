@@ -148,35 +148,39 @@ func makePipe(im impl, network, addr string, serverFirst bool) nettest.MakePipe 
 }
 
 func TestNettestConn(t *testing.T) {
-	forEach(t, func(t *testing.T, im impl) {
-		for _, network := range networks(t) {
-			for _, serverFirst := range []bool{true, false} {
-				name := network + "/client-first"
-				if serverFirst {
-					name = network + "/server-first"
-				}
-				t.Run(name, func(t *testing.T) {
-					addr := address(t, network)
-					if network == "unix" {
-						// one path per pipe: nettest opens several.
-						dir := filepath.Dir(addr)
-						var mu sync.Mutex
-						n := 0
-						mp := func() (net.Conn, net.Conn, func(), error) {
-							mu.Lock()
-							n++
-							a := filepath.Join(dir, fmt.Sprintf("s%d", n))
-							mu.Unlock()
-							return makePipe(im, network, a, serverFirst)()
-						}
-						nettest.TestConn(t, mp)
-						return
-					}
-					nettest.TestConn(t, makePipe(im, network, addr, serverFirst))
-				})
+	forEach(t, func(t *testing.T, im impl) { nettestConn(t, im, networks(t)) })
+}
+
+// nettestConn runs nettest.TestConn on im's connections over each of
+// networks, with either end as the first.
+func nettestConn(t *testing.T, im impl, networks []string) {
+	for _, network := range networks {
+		for _, serverFirst := range []bool{true, false} {
+			name := network + "/client-first"
+			if serverFirst {
+				name = network + "/server-first"
 			}
+			t.Run(name, func(t *testing.T) {
+				addr := address(t, network)
+				if network == "unix" {
+					// one path per pipe: nettest opens several.
+					dir := filepath.Dir(addr)
+					var mu sync.Mutex
+					n := 0
+					mp := func() (net.Conn, net.Conn, func(), error) {
+						mu.Lock()
+						n++
+						a := filepath.Join(dir, fmt.Sprintf("s%d", n))
+						mu.Unlock()
+						return makePipe(im, network, a, serverFirst)()
+					}
+					nettest.TestConn(t, mp)
+					return
+				}
+				nettest.TestConn(t, makePipe(im, network, addr, serverFirst))
+			})
 		}
-	})
+	}
 }
 
 // watchdog fails the test if done is not closed within d.

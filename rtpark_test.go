@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-	"golang.org/x/net/nettest"
 
 	"github.com/netloop/netloop"
 )
@@ -58,28 +57,7 @@ var netloopImpl = impl{name: "netloop", listen: netloop.Listen}
 // while a reader waits), Close while a reader waits, concurrent Reads and
 // Writes, and data integrity through the duplicate.
 func TestRuntimeParkConn(t *testing.T) {
-	withRuntimePark(t, func(t *testing.T) {
-		for _, network := range []string{"tcp4", "unix"} {
-			for _, serverFirst := range []bool{true, false} {
-				name := network + "/client-first"
-				if serverFirst {
-					name = network + "/server-first"
-				}
-				t.Run(name, func(t *testing.T) {
-					addr := address(t, network)
-					n := 0
-					nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-						a := addr
-						if network == "unix" { // one path per pipe
-							n++
-							a = addr + string(rune('a'+n%26)) + string(rune('a'+n/26))
-						}
-						return makePipe(netloopImpl, network, a, serverFirst)()
-					})
-				})
-			}
-		}
-	})
+	withRuntimePark(t, func(t *testing.T) { nettestConn(t, netloopImpl, []string{"tcp4", "unix"}) })
 }
 
 // TestRuntimeParkWakes checks the two ways a reader waiting in the
