@@ -48,3 +48,7 @@ func RuntimeParkOpen(c any) bool {
 	defer rt.mu.Unlock()
 	return rt.f != nil
 }
+
+// SetRuntimeParkCap sets the most duplicates open at once (0: the
+// default), and returns the previous setting.
+func SetRuntimeParkCap(n int) int { return int(rtCap.Swap(int32(n))) }

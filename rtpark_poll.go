@@ -30,6 +30,10 @@ var parkInRuntime atomic.Bool
 // descriptor per waiting connection (if the process is out of them, the
 // reader parks in the loop as usual).
 type runtimePark struct {
+	// has is f != nil, for the per-request paths of a connection that
+	// once waited here (deadline changes, parks in the loop), which then
+	// need not take mu. Stored under mu, before open reads the deadline.
+	has    atomic.Bool
 	mu     sync.Mutex
 	f      *os.File        // the duplicate, or nil
 	rc     syscall.RawConn // f's
@@ -60,9 +64,10 @@ func init() { rtKeep.Store(int64(time.Second)) }
 var rtClosed = &runtimePark{closed: true}
 
 var (
-	rtParks atomic.Uint64 // waits in the runtime's poller (Stats)
-	rtOpen  atomic.Int32  // duplicates open
-	rtLimit = sync.OnceValue(func() int32 {
+	rtParks   atomic.Uint64 // waits in the runtime's poller (Stats)
+	rtOpen    atomic.Int32  // duplicates open
+	rtCap     atomic.Int32  // set by tests: the limit instead of rtMax and rtShare's
+	rtLimitOS = sync.OnceValue(func() int32 {
 		var rl syscall.Rlimit
 		if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 			return 0
@@ -70,6 +75,14 @@ var (
 		return int32(min(rtMax, rl.Cur/rtShare))
 	})
 )
+
+// rtLimit is the most duplicates open at once.
+func rtLimit() int32 {
+	if c := rtCap.Load(); c > 0 {
+		return c
+	}
+	return rtLimitOS()
+}
 
 // What rtRead did.
 const (
@@ -135,6 +148,11 @@ func (rt *runtimePark) open(fd *netFD) syscall.RawConn {
 		return nil
 	}
 	if rt.f == nil {
+		// At the cap, look before adding: starved readers of every
+		// connection would otherwise all bounce on the one counter.
+		if rtOpen.Load() >= rtLimit() {
+			return nil
+		}
 		if rtOpen.Add(1) > rtLimit() {
 			rtOpen.Add(-1)
 			return nil
@@ -159,6 +177,7 @@ func (rt *runtimePark) open(fd *netFD) syscall.RawConn {
 			return nil
 		}
 		rt.f, rt.rc, rt.opened = f, rc, time.Now()
+		rt.has.Store(true)
 	}
 	rt.syncDeadline(fd)
 	return rt.rc
@@ -175,12 +194,21 @@ func (rt *runtimePark) syncDeadline(fd *netFD) {
 }
 
 // deadlineChanged passes a new read deadline on to the duplicate, if any.
+// Small enough to inline: net/http changes deadlines three times a
+// request.
 func (fd *netFD) deadlineChanged() {
 	if rt := fd.rt.Load(); rt != nil {
-		rt.mu.Lock()
-		rt.syncDeadline(fd)
-		rt.mu.Unlock()
+		rt.deadlineChanged(fd)
 	}
+}
+
+func (rt *runtimePark) deadlineChanged(fd *netFD) {
+	if !rt.has.Load() {
+		return
+	}
+	rt.mu.Lock()
+	rt.syncDeadline(fd)
+	rt.mu.Unlock()
 }
 
 // drop closes the duplicate, if any, once it is rtKeep old: the reader
@@ -188,6 +216,9 @@ func (fd *netFD) deadlineChanged() {
 // reader the close wakes then finds no duplicate and parks in the loop,
 // where Close wakes it.
 func (rt *runtimePark) drop(closing bool) {
+	if !closing && !rt.has.Load() {
+		return // only the reader makes one, and it is here
+	}
 	rt.mu.Lock()
 	f := rt.f
 	if closing {
@@ -197,6 +228,7 @@ func (rt *runtimePark) drop(closing bool) {
 		return
 	}
 	rt.f, rt.rc = nil, nil
+	rt.has.Store(false)
 	rt.mu.Unlock()
 	if f != nil {
 		f.Close() // wakes a reader waiting on it

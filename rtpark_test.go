@@ -212,3 +212,47 @@ func TestEveryPBusyParksInRuntime(t *testing.T) {
 		t.Errorf("%d duplicates open after every connection closed", after.RuntimeParkFDs)
 	}
 }
+
+// TestRuntimeParkCap: beyond the cap on duplicates, readers wait in their
+// loops as before, and every reader still gets its bytes; the count of
+// open duplicates never exceeds the cap and returns to zero.
+func TestRuntimeParkCap(t *testing.T) {
+	defer netloop.SetRuntimeParkCap(netloop.SetRuntimeParkCap(2))
+	withRuntimeParkListener(t, func(ln net.Listener) {
+		const n = 5
+		var servers, clients []net.Conn
+		done := make(chan error, n)
+		for range n {
+			s, c := pipe(t, ln)
+			servers, clients = append(servers, s), append(clients, c)
+			go func() {
+				b := make([]byte, 8)
+				_, err := io.ReadFull(s, b[:3])
+				done <- err
+			}()
+		}
+		time.Sleep(50 * time.Millisecond) // every reader waits
+		if got := netloop.ReadStats().RuntimeParkFDs; got != 2 {
+			t.Errorf("%d duplicates open with %d readers waiting and a cap of 2", got, n)
+		}
+		for _, c := range clients {
+			if _, err := c.Write([]byte("abc")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range n {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a reader did not get its bytes")
+			}
+		}
+		for i := range servers {
+			servers[i].Close()
+			clients[i].Close()
+		}
+	})
+}

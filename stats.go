@@ -47,9 +47,9 @@ type Stats struct {
 	// read(2) and got EAGAIN. (The read after the park is counted in
 	// BatchedReads when the loop makes it.)
 	SyscallsAvoided uint64
-	// RuntimeParks counts Reads that waited in the runtime's poller, as
-	// package net's do, because their loop was starved with more than one
-	// P (see "How it works" in README.md), and RuntimeParkFDs the
+	// RuntimeParks counts the waits of Reads in the runtime's poller, as
+	// package net's readers wait, because their loop was starved with more
+	// than one P (see "How it works" in README.md), and RuntimeParkFDs the
 	// duplicate descriptors they wait on that are open now.
 	RuntimeParks   uint64
 	RuntimeParkFDs int

@@ -136,9 +136,10 @@
 // rtpark_poll.go). sysmon's poll then puts the reader itself on the
 // global run queue, ahead of the hog it preempts, and the loop's turn,
 // the relay and the yield leave the reader's path. Measured the same way
-// (bench/RESULTS.md, 2026-12-07 evening): 1.04x package net's requests and 0.99x its p99, against 0.95x and 1.34x for the build before. The
-// relay and the yield remain for the readers that parked in the loop
-// before it was seen to be starved.
+// (bench/RESULTS.md, 2026-12-07 evening): 1.00-1.06x package net's
+// requests and 0.92-0.99x its p99 in three sittings, against 0.95x and
+// 1.34x for the build before. The relay and the yield remain for the
+// readers that parked in the loop before it was seen to be starved.
 //
 // # Batched reads and writes
 //

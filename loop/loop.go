@@ -597,11 +597,14 @@ func ReadStats() Stats {
 // measured parity (bench/RESULTS.md, session of 2026-12-07 evening). With
 // one P the loop's own timers serve better (see "When every P is busy" in
 // the package doc), so it reports false there. Reads no clock unless the
-// loop was starved since assistHold.
+// loop was starved since assistHold, and inlines to one load otherwise.
 func (d *Desc) ParkInRuntime() bool {
-	lp := d.lp
-	late := lp.lateAt.Load()
-	return late != 0 && lp.multiP.Load() && within(late, int64(time.Since(lp.epoch)), assistHold)
+	late := d.lp.lateAt.Load()
+	return late != 0 && d.lp.parkInRuntime(late)
+}
+
+func (lp *Loop) parkInRuntime(late int64) bool {
+	return lp.multiP.Load() && within(late, int64(time.Since(lp.epoch)), assistHold)
 }
 
 // ParkingElsewhere stamps the loop as active as Desc.wait does (a
